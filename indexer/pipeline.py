@@ -1,0 +1,255 @@
+"""The indexing pipeline: scan → decide what changed → decode in parallel → embed in batches →
+write each batch in one transaction → forget what is gone.
+
+Decode workers run ahead of the model in a bounded window, so the model stays busy and memory
+stays flat whatever the size of the library. One writer (this thread) owns every store write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexer.scan import Unreadable, scan
+from searchapp.config import Settings
+from searchapp.decode import DecodeError, decode_image
+from searchapp.models.base import Embedder
+from searchapp.store import EmbeddedFile, FailedFile, ImageMeta, LinkedFile, Store, StoredModel
+from searchapp.store.records import FileStat
+
+log = logging.getLogger(__name__)
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decoded, preprocessed image waiting for the model."""
+
+    stat: FileStat
+    content_hash: str
+    meta: ImageMeta
+    pixels: Any
+
+
+@dataclass
+class IndexSummary:
+    scanned: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    linked: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def indexed(self) -> int:
+        return self.embedded + self.linked
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scanned": self.scanned,
+            "indexed": self.indexed,
+            "embedded": self.embedded,
+            "linked": self.linked,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def default_batch_size(device: str) -> int:
+    return 128 if device == "cuda" else 32
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+class Indexer:
+    """Indexes folders into `store` with `model`; the embedder is loaded only if a file needs it."""
+
+    def __init__(
+        self,
+        store: Store,
+        load_embedder: Callable[[], Embedder],
+        model: StoredModel,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.settings = settings
+        self._load_embedder = load_embedder
+        self._embedder: Embedder | None = None
+        self.workers = settings.decode_workers or default_workers()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._load_embedder()
+        return self._embedder
+
+    @property
+    def batch_size(self) -> int:
+        return self.settings.batch_size or default_batch_size(self.embedder.device)
+
+    @property
+    def _draft_size(self) -> int | None:
+        return self.embedder.input_size if self.settings.fast_jpeg_decode else None
+
+    def _prepare(self, stat: FileStat) -> Prepared | LinkedFile | FailedFile:
+        """Runs in a decode worker: read once, hash, and decode only content not yet embedded."""
+        try:
+            with open(stat.path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            return FailedFile(stat, f"cannot read: {exc.strerror or exc}")
+        digest = content_hash(data)
+        if self.store.is_embedded(digest, self.model.id):
+            return LinkedFile(stat, digest)
+        try:
+            decoded = decode_image(data, self._draft_size, self.settings.max_image_megapixels)
+            pixels = self.embedder.preprocess(decoded.image)
+        except DecodeError as exc:
+            return FailedFile(stat, str(exc))
+        except Exception as exc:  # a decoder bug must cost one file, never the run
+            log.exception("unexpected error decoding %s", stat.path)
+            return FailedFile(stat, f"could not decode: {type(exc).__name__}: {exc}")
+        return Prepared(stat, digest, decoded.meta, pixels)
+
+    def _changed(
+        self, roots: Sequence[str], summary: IndexSummary
+    ) -> tuple[list[FileStat], list[FailedFile], list[str]]:
+        """What must be read: new, modified and not-yet-embedded files; and what is gone."""
+        known = self.store.known_files(roots, self.model.id)
+        todo: list[FileStat] = []
+        unreadable: list[FailedFile] = []
+        seen: set[str] = set()
+        for entry in scan(roots):
+            summary.scanned += 1
+            seen.add(entry.path)
+            previous = known.get(entry.path)
+            if isinstance(entry, Unreadable):
+                if previous is None or previous.status != "failed":
+                    unreadable.append(FailedFile(FileStat(entry.path, 0, 0), entry.reason))
+                else:
+                    summary.unchanged += 1
+                continue
+            if (
+                previous is not None
+                and previous.size == entry.size
+                and previous.mtime_ns == entry.mtime_ns
+                and (previous.status == "failed" or previous.embedded)
+            ):
+                summary.unchanged += 1
+                continue
+            todo.append(entry)
+        gone = [path for path in known if path not in seen]
+        return todo, unreadable, gone
+
+    def run(self, roots: Iterable[str], progress: ProgressCallback | None = None) -> IndexSummary:
+        started = time.perf_counter()
+        summary = IndexSummary()
+        root_list = [os.path.abspath(root) for root in roots]
+        todo, unreadable, gone = self._changed(root_list, summary)
+        log.info(
+            "%d files scanned: %d to read, %d unchanged, %d gone",
+            summary.scanned,
+            len(todo),
+            summary.unchanged,
+            len(gone),
+        )
+        if unreadable:
+            self.store.write_batch(self.model.id, failed=unreadable)
+            summary.failed.extend((f.stat.path, f.reason) for f in unreadable)
+        self._process(todo, summary, progress)
+        summary.removed = self.store.remove_files(gone)
+        self.store.drop_other_models(self.model.id)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _process(
+        self, todo: list[FileStat], summary: IndexSummary, progress: ProgressCallback | None
+    ) -> None:
+        if not todo:
+            return
+        total = len(todo)
+        done = 0
+        batch = _Batch()
+        window = self.batch_size * 2 + self.workers
+        pending: deque[Future[Prepared | LinkedFile | FailedFile]] = deque()
+        queue = iter(todo)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
+            for stat in queue:
+                pending.append(pool.submit(self._prepare, stat))
+                if len(pending) >= window:
+                    break
+            while pending:
+                batch.add(pending.popleft().result())
+                next_stat = next(queue, None)
+                if next_stat is not None:
+                    pending.append(pool.submit(self._prepare, next_stat))
+                if len(batch.prepared) >= self.batch_size or batch.other_count >= self.batch_size:
+                    done += self._flush(batch, summary)
+                    batch = _Batch()
+                    if progress:
+                        progress(done, total)
+            done += self._flush(batch, summary)
+            if progress:
+                progress(done, total)
+
+    def _flush(self, batch: _Batch, summary: IndexSummary) -> int:
+        if batch.size == 0:
+            return 0
+        vectors = self.embedder.encode_images([item.pixels for item in batch.prepared])
+        embedded = [
+            EmbeddedFile(item.stat, item.content_hash, item.meta, vector)
+            for item, vector in zip(batch.prepared, vectors, strict=True)
+        ]
+        self.store.write_batch(self.model.id, embedded, batch.linked, batch.failed)
+        summary.embedded += len(embedded)
+        summary.linked += len(batch.linked)
+        for failure in batch.failed:
+            log.warning("failed: %s: %s", failure.stat.path, failure.reason)
+            summary.failed.append((failure.stat.path, failure.reason))
+        log.info(
+            "batch written: %d embedded, %d linked, %d failed",
+            len(embedded),
+            len(batch.linked),
+            len(batch.failed),
+        )
+        return batch.size
+
+
+@dataclass
+class _Batch:
+    prepared: list[Prepared] = field(default_factory=list)
+    linked: list[LinkedFile] = field(default_factory=list)
+    failed: list[FailedFile] = field(default_factory=list)
+
+    def add(self, item: Prepared | LinkedFile | FailedFile) -> None:
+        if isinstance(item, Prepared):
+            self.prepared.append(item)
+        elif isinstance(item, LinkedFile):
+            self.linked.append(item)
+        else:
+            self.failed.append(item)
+
+    @property
+    def other_count(self) -> int:
+        return len(self.linked) + len(self.failed)
+
+    @property
+    def size(self) -> int:
+        return len(self.prepared) + self.other_count

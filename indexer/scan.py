@@ -1,0 +1,104 @@
+"""Walk photo folders: image files by extension, their stat, nothing read. Symlinked folders are
+followed once each, so a symlink loop cannot hang the walk."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from searchapp.store.records import FileStat
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+)
+HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
+IGNORED_DIR_NAMES = frozenset({"@eaDir", "__MACOSX", "node_modules", "$RECYCLE.BIN"})
+
+
+def heif_supported() -> bool:
+    try:
+        import pillow_heif  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def supported_extensions() -> frozenset[str]:
+    return IMAGE_EXTENSIONS | HEIF_EXTENSIONS if heif_supported() else IMAGE_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A path that looks like an image but cannot be stat'ed or is not a regular file."""
+
+    path: str
+    reason: str
+
+
+def _is_ignored_dir(name: str) -> bool:
+    return name.startswith(".") or name in IGNORED_DIR_NAMES
+
+
+def _file_entry(path: str, extensions: frozenset[str]) -> FileStat | Unreadable | None:
+    if os.path.splitext(path)[1].lower() not in extensions:
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return Unreadable(path, "cannot read: broken symbolic link or file vanished")
+    except OSError as exc:
+        return Unreadable(path, f"cannot read: {exc.strerror or exc}")
+    if not stat.S_ISREG(st.st_mode):
+        return Unreadable(path, "not a regular file")
+    return FileStat(path, st.st_size, st.st_mtime_ns)
+
+
+def scan(roots: Iterable[str]) -> Iterator[FileStat | Unreadable]:
+    """Yield every image-looking file under the roots (files may be given as roots too)."""
+    extensions = supported_extensions()
+    visited_dirs: set[tuple[int, int]] = set()
+    for root in roots:
+        root = os.path.abspath(root)
+        if not os.path.isdir(root):
+            entry = _file_entry(root, extensions)
+            if entry is not None:
+                yield entry
+            continue
+        stack = [root]
+        while stack:
+            directory = stack.pop()
+            try:
+                st = os.stat(directory)
+            except OSError as exc:
+                log.warning("skipping folder %s: %s", directory, exc.strerror or exc)
+                continue
+            if (st.st_dev, st.st_ino) in visited_dirs:
+                continue
+            visited_dirs.add((st.st_dev, st.st_ino))
+            try:
+                with os.scandir(directory) as entries:
+                    children = sorted(entries, key=lambda e: e.name)
+            except OSError as exc:
+                log.warning("skipping folder %s: %s", directory, exc.strerror or exc)
+                continue
+            subdirs = []
+            for child in children:
+                try:
+                    is_dir = child.is_dir(follow_symlinks=True)
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    if not _is_ignored_dir(child.name):
+                        subdirs.append(child.path)
+                    continue
+                if child.name.startswith("."):
+                    continue
+                entry = _file_entry(child.path, extensions)
+                if entry is not None:
+                    yield entry
+            stack.extend(reversed(subdirs))

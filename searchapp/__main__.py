@@ -1,0 +1,3 @@
+from searchapp.cli.app import main
+
+main()

@@ -1,0 +1,244 @@
+"""`searchapp` commands. Heavy modules (torch, open_clip, faiss) load only inside commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from searchapp.cli.output import error_console, print_json, print_results, print_summary
+from searchapp.config import Settings
+from searchapp.errors import SearchAppError
+
+if TYPE_CHECKING:
+    from searchapp.library import Library
+    from searchapp.models.base import ModelSpec
+
+
+class _FriendlyErrors(TyperGroup):
+    """Turns a SearchAppError into one line on stderr and an exit code, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SearchAppError as exc:
+            error_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=_FriendlyErrors,
+    help="Semantic search for your photo library: index folders, then search by text or image.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="open_clip architecture (e.g. ViT-B-32-256) or hf-hub:org/name. "
+        "Default: ViT-B-32-256 with datacomp_s34b_b86k weights.",
+    ),
+]
+PretrainedOption = Annotated[
+    str | None,
+    typer.Option("--pretrained", help="open_clip pretrained tag, or a local checkpoint file."),
+]
+ModelConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-config",
+        help="open_clip model config JSON for a custom architecture, registered under its stem.",
+    ),
+]
+TopKOption = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many results.")]
+MinScoreOption = Annotated[
+    float | None,
+    typer.Option("--min-score", help="Drop results scoring below this cosine similarity."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _model_spec(
+    model: str | None, pretrained: str | None, model_config: Path | None
+) -> ModelSpec | None:
+    from searchapp.models.base import DEFAULT_MODEL, DEFAULT_PRETRAINED, ModelSpec
+
+    if model is None and pretrained is None and model_config is None:
+        return None
+    name = model or (model_config.stem if model_config else DEFAULT_MODEL)
+    if pretrained is None and name == DEFAULT_MODEL and model_config is None:
+        pretrained = DEFAULT_PRETRAINED
+    return ModelSpec(name=name, pretrained=pretrained, config_path=model_config)
+
+
+def _open_library(ctx: typer.Context) -> Library:
+    from searchapp.library import Library
+
+    return Library(_settings(ctx))
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="SEARCHAPP_DATA_DIR",
+            help="Where the library lives (database, vector index). "
+            "Default: the per-user data directory.",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
+    ctx.obj = Settings(**overrides)
+
+
+@app.command()
+def index(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Photo folders (or files) to index.")],
+    model: ModelOption = None,
+    pretrained: PretrainedOption = None,
+    model_config: ModelConfigOption = None,
+    reindex: Annotated[
+        bool, typer.Option("--reindex", help="Re-embed everything with the given model.")
+    ] = False,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Images per model call.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Parallel decode workers.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON, without a progress bar.")
+    ] = False,
+) -> None:
+    """Index photo folders: new and changed photos are embedded, gone ones forgotten."""
+    from searchapp.cli.progress import index_progress
+
+    for path in paths:
+        if not path.exists():
+            raise SearchAppError(f"No such file or folder: {path}")
+    settings = _settings(ctx)
+    updates = {"batch_size": batch_size, "decode_workers": workers}
+    settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    from indexer.pipeline import Indexer
+    from searchapp.library import Library
+
+    library = Library(settings)
+    try:
+        stored = library.indexing_model(_model_spec(model, pretrained, model_config), reindex)
+        indexer = Indexer(library.store, lambda: library.embedder(stored), stored, settings)
+        if as_json:
+            summary = indexer.run([str(p) for p in paths])
+        else:
+            with index_progress() as progress:
+                summary = indexer.run([str(p) for p in paths], progress)
+        library.vector_index(stored)
+    finally:
+        library.close()
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        print_summary(summary)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help='What to look for, e.g. "kids on a beach".')],
+    top_k: TopKOption = 10,
+    min_score: MinScoreOption = None,
+    as_json: JsonOption = False,
+    model: ModelOption = None,
+    pretrained: PretrainedOption = None,
+    model_config: ModelConfigOption = None,
+) -> None:
+    """Find photos that match a text description."""
+    from searchapp.search import SearchService
+
+    library = _open_library(ctx)
+    try:
+        service = SearchService(library, _model_spec(model, pretrained, model_config))
+        results = service.text(text, top_k, min_score)
+    finally:
+        library.close()
+    print_results(results, as_json)
+
+
+@app.command()
+def similar(
+    ctx: typer.Context,
+    image: Annotated[Path, typer.Argument(help="A photo, inside or outside the library.")],
+    top_k: TopKOption = 10,
+    min_score: MinScoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find photos that look like IMAGE."""
+    from searchapp.search import SearchService
+
+    library = _open_library(ctx)
+    try:
+        results = SearchService(library).similar(image, top_k, min_score)
+    finally:
+        library.close()
+    print_results(results, as_json)
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """What the library holds: model, counts, failed files."""
+    library = _open_library(ctx)
+    try:
+        model = library.store.active_model()
+        counts = library.store.counts()
+        failures = library.store.failures()
+    finally:
+        library.close()
+    report = {
+        "data_dir": str(_settings(ctx).data_dir),
+        "model": model.identity.describe() if model else None,
+        **counts,
+        "failed": [{"path": path, "reason": reason} for path, reason in failures],
+    }
+    if as_json:
+        print_json(report)
+        return
+    for key, value in report.items():
+        if key != "failed":
+            typer.echo(f"{key}: {value}")
+    for failure in failures:
+        typer.echo(f"failed: {failure[0]}: {failure[1]}")
+
+
+@app.command()
+def models() -> None:
+    """List open_clip architectures with their pretrained tags."""
+    import open_clip
+
+    for name, tag in open_clip.list_pretrained():
+        typer.echo(f"{name}\t{tag}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        error_console.print("Interrupted; everything committed so far is kept.")
+        sys.exit(130)

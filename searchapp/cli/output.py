@@ -1,0 +1,61 @@
+"""How results and summaries look in a terminal, and as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from indexer.pipeline import IndexSummary
+    from searchapp.search import SearchResult
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+def print_json(payload: object) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+
+
+def print_results(results: Sequence[SearchResult], as_json: bool) -> None:
+    if as_json:
+        print_json([result.as_dict() for result in results])
+        return
+    if not results:
+        console.print("No matches. (Try a lower --min-score, or index more photos.)")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("score", justify="right")
+    table.add_column("taken", style="cyan", no_wrap=True)
+    table.add_column("path", overflow="fold")
+    for rank, result in enumerate(results, start=1):
+        taken = (result.captured_at or "").replace("T", " ")
+        table.add_row(str(rank), f"{result.score:.3f}", taken, result.path)
+    console.print(table)
+
+
+def print_summary(summary: IndexSummary, max_failures: int = 50) -> None:
+    rate = summary.indexed / summary.seconds if summary.seconds > 0 else 0.0
+    console.print(
+        f"[bold]Indexed {summary.indexed}[/bold] "
+        f"({summary.embedded} embedded, "
+        f"{summary.linked} moved/duplicate/touched, not re-embedded), "
+        f"unchanged {summary.unchanged}, removed {summary.removed}, "
+        f"[{'red' if summary.failed else 'green'}]failed {len(summary.failed)}[/] "
+        f"in {summary.seconds:.1f} s ({rate:.1f} images/s)"
+    )
+    if summary.failed:
+        table = Table(title="Failed files", show_edge=False, pad_edge=False, title_justify="left")
+        table.add_column("path", overflow="fold")
+        table.add_column("reason", overflow="fold")
+        for path, reason in summary.failed[:max_failures]:
+            table.add_row(path, reason)
+        console.print(table)
+        if len(summary.failed) > max_failures:
+            console.print(f"… and {len(summary.failed) - max_failures} more (`searchapp status`).")

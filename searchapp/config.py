@@ -1,0 +1,43 @@
+"""One settings object, read from `SEARCHAPP_*` environment variables and CLI overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("searchapp", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything a front end can configure. `None` means "choose automatically"."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCHAPP_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    device: Device = "auto"
+    precision: Precision = "auto"
+    batch_size: int | None = Field(default=None, ge=1)
+    decode_workers: int | None = Field(default=None, ge=1)
+    max_image_megapixels: float = Field(default=180.0, gt=0)
+    fast_jpeg_decode: bool = True
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "library.sqlite3"
+
+    @property
+    def vectors_dir(self) -> Path:
+        return self.data_dir / "vectors"
+
+    @property
+    def model_configs_dir(self) -> Path:
+        return self.data_dir / "model-configs"

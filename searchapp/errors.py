@@ -1,0 +1,29 @@
+"""Typed errors whose message tells the user what happened and what to do."""
+
+from __future__ import annotations
+
+
+class SearchAppError(Exception):
+    """A failure a user can act on. `str(err)` is the one line the CLI prints."""
+
+    exit_code = 1
+
+
+class ModelNotFoundError(SearchAppError):
+    """The model name, config or checkpoint does not exist."""
+
+
+class WeightsUnavailableError(SearchAppError):
+    """Weights are neither on disk nor reachable."""
+
+
+class ModelMismatchError(SearchAppError):
+    """The request names another model than the one the library was indexed with."""
+
+
+class LibraryEmptyError(SearchAppError):
+    """Nothing has been indexed yet."""
+
+
+class InvalidImageError(SearchAppError):
+    """A query image that cannot be read."""

@@ -1,0 +1,111 @@
+"""A library is a data directory: the store, its model and the derived vector index.
+
+It decides which model a command uses: the one the library was indexed with, unless indexing
+asks for another with `reindex`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from searchapp.config import Settings
+from searchapp.errors import LibraryEmptyError, ModelMismatchError, ModelNotFoundError
+from searchapp.models.base import ModelSpec
+from searchapp.models.registry import get_backend, load_embedder
+from searchapp.store import Store, StoredModel
+
+if TYPE_CHECKING:
+    from searchapp.models.base import Embedder
+    from searchapp.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+class Library:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_path)
+        self._embedder: Embedder | None = None
+
+    def close(self) -> None:
+        if self._embedder is not None:
+            self._embedder.unload()
+            self._embedder = None
+        self.store.close()
+
+    # -- model choice -----------------------------------------------------------------------
+
+    def _spec_of(self, model: StoredModel) -> ModelSpec:
+        config_path = None
+        if model.config_json is not None:
+            config_path = self.settings.model_configs_dir / f"{model.identity.name}.json"
+            config_path.parent.mkdir(parents=True, exist_ok=True)
+            if not config_path.is_file() or config_path.read_text() != model.config_json:
+                config_path.write_text(model.config_json)
+        pretrained = model.pretrained
+        checkpoint_missing = pretrained is not None and not Path(pretrained).is_file()
+        if checkpoint_missing and model.identity.weights.startswith("sha256:"):
+            raise ModelNotFoundError(
+                f"The checkpoint this library was indexed with is missing: {pretrained}. "
+                "Put it back, or index again with --reindex and other model flags."
+            )
+        return ModelSpec(model.identity.name, pretrained, config_path, model.identity.backend)
+
+    def indexing_model(self, requested: ModelSpec | None, reindex: bool = False) -> StoredModel:
+        """The model to index with: the library's, or `requested` when new or when re-indexing."""
+        active = self.store.active_model()
+        if requested is None:
+            if active is not None:
+                return active
+            requested = ModelSpec()
+        backend = get_backend(requested.backend)
+        identity = backend.identify(requested)
+        if active is not None and active.identity.key == identity.key:
+            return active
+        if active is not None and not reindex:
+            raise ModelMismatchError(
+                f"This library was indexed with {active.identity.describe()}, not "
+                f"{identity.describe()}. Add --reindex to re-embed every photo with the new model, "
+                "or leave out the model flags to keep the library's model."
+            )
+        embedder = load_embedder(requested, self.settings, identity)
+        config_json = None
+        if requested.config_path is not None:
+            config_json = json.dumps(backend.architecture_config(requested), indent=2)
+        pretrained = requested.pretrained
+        if pretrained and identity.weights.startswith("sha256:"):
+            pretrained = str(Path(pretrained).expanduser().resolve())
+        model = self.store.activate_model(identity, pretrained, config_json, embedder.dim)
+        self._embedder = embedder
+        log.info("library model is now %s", identity.describe())
+        return model
+
+    def query_model(self, requested: ModelSpec | None = None) -> StoredModel:
+        """The library's model; a query that names another one is refused."""
+        active = self.store.active_model()
+        if active is None:
+            raise LibraryEmptyError(
+                "Nothing is indexed yet in this data directory. Run `searchapp index PATH` first."
+            )
+        if requested is not None:
+            identity = get_backend(requested.backend).identify(requested)
+            if identity.key != active.identity.key:
+                raise ModelMismatchError(
+                    f"This library was indexed with {active.identity.describe()}; queries must use "
+                    f"the same model, not {identity.describe()}. Leave out the model flags, or "
+                    "re-index with `searchapp index --reindex` and the new model."
+                )
+        return active
+
+    def embedder(self, model: StoredModel) -> Embedder:
+        if self._embedder is None or self._embedder.identity.key != model.identity.key:
+            self._embedder = load_embedder(self._spec_of(model), self.settings, model.identity)
+        return self._embedder
+
+    def vector_index(self, model: StoredModel) -> VectorIndex:
+        from searchapp.vectors import load_current
+
+        return load_current(self.store, model, self.settings.vectors_dir)

@@ -1,0 +1,88 @@
+"""What every embedding backend provides, and how a model is named and identified."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+    from PIL import Image
+
+DEFAULT_MODEL = "ViT-B-32-256"
+DEFAULT_PRETRAINED = "datacomp_s34b_b86k"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How the user asked for a model: `--model`, `--pretrained`, `--model-config`.
+
+    `pretrained` is an open_clip tag or a local checkpoint path; `config_path` registers a custom
+    architecture named after the file's stem.
+    """
+
+    name: str = DEFAULT_MODEL
+    pretrained: str | None = DEFAULT_PRETRAINED
+    config_path: Path | None = None
+    backend: str = "open_clip"
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What made a vector: vectors of two identities are never compared.
+
+    `weights` is the pretrained tag, or `sha256:<hex>` of a local checkpoint; `config_hash` covers
+    the architecture, so a custom config that changes keeps no stale vectors.
+    """
+
+    backend: str
+    name: str
+    weights: str
+    config_hash: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.backend}:{self.name}:{self.weights}:{self.config_hash[:16]}"
+
+    def describe(self) -> str:
+        weights = self.weights if not self.weights.startswith("sha256:") else "local checkpoint"
+        return f"{self.name} ({weights})"
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Embedder(Protocol):
+    """A loaded model that turns images and texts into L2-normalised float32 vectors."""
+
+    identity: ModelIdentity
+    dim: int
+    input_size: int
+    device: str
+    precision: str
+
+    def preprocess(self, image: Image.Image) -> Any:
+        """Turn one RGB image into the model's input (called from decode workers)."""
+
+    def encode_images(self, batch: Sequence[Any]) -> NDArray[np.float32]:
+        """Embed preprocessed images; returns an (n, dim) array of unit vectors."""
+
+    def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed texts; returns an (n, dim) array of unit vectors."""
+
+    def unload(self) -> None:
+        """Release the weights (and device memory)."""

@@ -1,0 +1,222 @@
+"""CLIP and SigLIP models through open_clip: registry names, hf-hub ids, local checkpoints and
+custom architecture configs. torch and open_clip are imported only here."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from searchapp.errors import ModelNotFoundError, SearchAppError, WeightsUnavailableError
+from searchapp.models.base import ModelIdentity, ModelSpec, config_hash, file_sha256
+from searchapp.models.precision import choose_device, choose_precision, torch_dtype
+from searchapp.models.weights import ensure_hf_repo_available, ensure_tag_available
+
+if TYPE_CHECKING:
+    import torch
+    from numpy.typing import NDArray
+    from PIL import Image
+
+    from searchapp.config import Settings
+
+log = logging.getLogger(__name__)
+HF_HUB_PREFIX = "hf-hub:"
+REQUIRED_CONFIG_KEYS = ("embed_dim", "vision_cfg", "text_cfg")
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelNotFoundError(f"Model config file not found: {path}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelNotFoundError(f"Model config {path} is not valid JSON: {exc}") from None
+    missing = [
+        key for key in REQUIRED_CONFIG_KEYS if not isinstance(config, dict) or key not in config
+    ]
+    if missing:
+        raise ModelNotFoundError(
+            f"Model config {path} is not an open_clip config: missing {', '.join(missing)}."
+        )
+    return dict(config)
+
+
+def register_model_config(path: Path) -> str:
+    """Register a custom architecture with open_clip under the file's stem."""
+    import open_clip
+
+    read_model_config(path)
+    open_clip.add_model_config(path)
+    return path.stem
+
+
+class OpenClipBackend:
+    """The default backend: anything open_clip can build."""
+
+    def _prepare(self, spec: ModelSpec) -> None:
+        if spec.config_path is not None:
+            register_model_config(spec.config_path)
+
+    def architecture_config(self, spec: ModelSpec) -> dict[str, Any]:
+        import open_clip
+
+        self._prepare(spec)
+        if spec.name.startswith(HF_HUB_PREFIX):
+            repo_id = spec.name[len(HF_HUB_PREFIX) :]
+            ensure_hf_repo_available(repo_id, spec.name)
+            from open_clip.factory import _get_hf_config
+
+            try:
+                return dict(_get_hf_config(repo_id)["model_cfg"])
+            except Exception as exc:
+                raise WeightsUnavailableError(
+                    f"Could not fetch the open_clip config of {spec.name}: {exc}"
+                ) from None
+        config = open_clip.get_model_config(spec.name)
+        if config is None:
+            close = difflib.get_close_matches(spec.name, open_clip.list_models(), n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ModelNotFoundError(
+                f"Unknown model '{spec.name}'.{hint} Run `searchapp models` to list the "
+                "architectures, or register your own with --model-config my-arch.json."
+            )
+        return dict(config)
+
+    def _weights_id(self, spec: ModelSpec) -> str:
+        import open_clip
+
+        if spec.name.startswith(HF_HUB_PREFIX):
+            return spec.name
+        if spec.pretrained is None:
+            raise ModelNotFoundError(
+                f"No weights given for {spec.name}: pass --pretrained with a tag "
+                f"({self._known_tags(spec.name)}) or a checkpoint file."
+            )
+        if open_clip.get_pretrained_cfg(spec.name, spec.pretrained):
+            return spec.pretrained
+        checkpoint = Path(spec.pretrained).expanduser()
+        if checkpoint.is_file():
+            return f"sha256:{file_sha256(checkpoint)}"
+        raise ModelNotFoundError(
+            f"--pretrained '{spec.pretrained}' is neither a checkpoint file nor a known tag for "
+            f"{spec.name} (known tags: {self._known_tags(spec.name)})."
+        )
+
+    @staticmethod
+    def _known_tags(name: str) -> str:
+        import open_clip
+
+        return ", ".join(open_clip.list_pretrained_tags_by_model(name)) or "none"
+
+    def identify(self, spec: ModelSpec) -> ModelIdentity:
+        config = self.architecture_config(spec)
+        return ModelIdentity("open_clip", spec.name, self._weights_id(spec), config_hash(config))
+
+    def load(
+        self, spec: ModelSpec, settings: Settings, identity: ModelIdentity | None = None
+    ) -> OpenClipEmbedder:
+        import open_clip
+
+        identity = identity or self.identify(spec)
+        self._prepare(spec)
+        pretrained = spec.pretrained
+        if spec.name.startswith(HF_HUB_PREFIX):
+            ensure_hf_repo_available(spec.name[len(HF_HUB_PREFIX) :], spec.name)
+            pretrained = None
+        elif pretrained is not None:
+            tag_cfg = open_clip.get_pretrained_cfg(spec.name, pretrained)
+            if tag_cfg:
+                ensure_tag_available(tag_cfg, identity.describe())
+            else:
+                pretrained = str(Path(pretrained).expanduser())
+        device = choose_device(settings.device)
+        precision = choose_precision(device, settings.precision)
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                spec.name, pretrained=pretrained, device=device
+            )
+        except Exception as exc:  # open_clip and torch raise anything from a bad checkpoint
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            if "download" in first_line.lower() or "hub" in first_line.lower():
+                raise WeightsUnavailableError(
+                    f"Could not get the weights for {identity.describe()}: {first_line[:300]}"
+                ) from None
+            raise SearchAppError(
+                f"Could not load {identity.describe()}: {first_line[:300]}. Check that the "
+                "checkpoint was saved from the same architecture (--model / --model-config)."
+            ) from None
+        tokenizer = open_clip.get_tokenizer(spec.name)
+        return OpenClipEmbedder(identity, model, preprocess, tokenizer, device, precision)
+
+
+class OpenClipEmbedder:
+    """A loaded open_clip model; vectors come out as L2-normalised float32."""
+
+    def __init__(
+        self,
+        identity: ModelIdentity,
+        model: Any,
+        preprocess: Any,
+        tokenizer: Any,
+        device: str,
+        precision: str,
+    ) -> None:
+
+        self.identity = identity
+        self.device = device
+        self.precision = precision
+        self._dtype: torch.dtype = torch_dtype(precision)
+        self._model = model.to(device=device, dtype=self._dtype).eval()
+        self._preprocess = preprocess
+        self._tokenizer = tokenizer
+        image_size = getattr(model.visual, "image_size", 224)
+        self.input_size = int(max(image_size) if isinstance(image_size, tuple) else image_size)
+        self.dim = int(self._embed_dim(model))
+
+    @staticmethod
+    def _embed_dim(model: Any) -> int:
+        output_dim = getattr(model.visual, "output_dim", None)
+        if output_dim:
+            return int(output_dim)
+        return int(model.text_projection.shape[-1])
+
+    def preprocess(self, image: Image.Image) -> Any:
+        return self._preprocess(image)
+
+    def _normalised(self, features: Any) -> NDArray[np.float32]:
+        import torch
+
+        features = torch.nn.functional.normalize(features.float(), dim=-1)
+        return np.ascontiguousarray(features.cpu().numpy(), dtype=np.float32)
+
+    def encode_images(self, batch: Sequence[Any]) -> NDArray[np.float32]:
+        import torch
+
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        pixels = torch.stack(list(batch)).to(device=self.device, dtype=self._dtype)
+        with torch.inference_mode():
+            return self._normalised(self._model.encode_image(pixels))
+
+    def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        import torch
+
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tokens = self._tokenizer(list(texts)).to(self.device)
+        with torch.inference_mode():
+            return self._normalised(self._model.encode_text(tokens))
+
+    def unload(self) -> None:
+        self._model = None
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()

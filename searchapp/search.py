@@ -1,0 +1,94 @@
+"""The search service: text → image and image → image over the library's vector index."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from searchapp.errors import InvalidImageError
+from searchapp.library import Library
+from searchapp.models.base import ModelSpec
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    path: str
+    score: float
+    captured_at: str | None
+    width: int
+    height: int
+    camera: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "score": round(self.score, 6),
+            "captured_at": self.captured_at,
+            "width": self.width,
+            "height": self.height,
+            "camera": self.camera,
+        }
+
+
+class SearchService:
+    def __init__(self, library: Library, requested_model: ModelSpec | None = None) -> None:
+        self.library = library
+        self.model = library.query_model(requested_model)
+
+    def _ranked(
+        self, query: NDArray[np.float32], top_k: int, min_score: float | None
+    ) -> list[SearchResult]:
+        """Best first; an image stored under several paths yields one result per path."""
+        index = self.library.vector_index(self.model)
+        scores, ids = index.search(query.reshape(1, -1), top_k)
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        if min_score is not None:
+            pairs = [(i, s) for i, s in pairs if s >= min_score]
+        hits = self.library.store.hits([i for i, _ in pairs])
+        results = [
+            SearchResult(hit.path, score, hit.captured_at, hit.width, hit.height, hit.camera)
+            for embedding_id, score in pairs
+            for hit in hits.get(embedding_id, [])
+        ]
+        return results[:top_k]
+
+    def text(
+        self, query: str, top_k: int = 10, min_score: float | None = None
+    ) -> list[SearchResult]:
+        embedder = self.library.embedder(self.model)
+        return self._ranked(embedder.encode_texts([query])[0], top_k, min_score)
+
+    def image_vector(self, path: Path) -> NDArray[np.float32]:
+        """The stored vector of an indexed, unchanged file; otherwise embed the file now."""
+        from searchapp.decode import DecodeError, decode_image
+
+        absolute = os.path.abspath(path)
+        try:
+            st = os.stat(absolute)
+            stored = self.library.store.stored_vector(
+                absolute, st.st_size, st.st_mtime_ns, self.model.id
+            )
+            if stored is not None:
+                return stored
+            data = Path(absolute).read_bytes()
+        except OSError as exc:
+            raise InvalidImageError(f"Cannot read {path}: {exc.strerror or exc}") from None
+        embedder = self.library.embedder(self.model)
+        settings = self.library.settings
+        draft = embedder.input_size if settings.fast_jpeg_decode else None
+        try:
+            decoded = decode_image(data, draft, settings.max_image_megapixels)
+        except DecodeError as exc:
+            raise InvalidImageError(f"Cannot use {path} as a query image: {exc}") from None
+        vectors = embedder.encode_images([embedder.preprocess(decoded.image)])
+        query: NDArray[np.float32] = vectors[0]
+        return query
+
+    def similar(
+        self, path: Path, top_k: int = 10, min_score: float | None = None
+    ) -> list[SearchResult]:
+        return self._ranked(self.image_vector(path), top_k, min_score)

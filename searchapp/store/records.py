@@ -1,0 +1,81 @@
+"""Plain records that cross the store's boundary; no SQL types leak out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from searchapp.models.base import ModelIdentity
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    width: int
+    height: int
+    captured_at: str | None = None
+    camera: str | None = None
+    orientation: int | None = None
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """What the store remembers of a path, to decide whether it must be read again."""
+
+    size: int
+    mtime_ns: int
+    status: str
+    content_hash: str | None
+    embedded: bool
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    stat: FileStat
+    content_hash: str
+    meta: ImageMeta
+    vector: NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class LinkedFile:
+    """A file whose content is already embedded (moved, renamed, duplicated or touched)."""
+
+    stat: FileStat
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    stat: FileStat
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    id: int
+    identity: ModelIdentity
+    pretrained: str | None
+    config_json: str | None
+    dim: int
+
+
+@dataclass(frozen=True)
+class FileHit:
+    embedding_id: int
+    path: str
+    width: int
+    height: int
+    captured_at: str | None
+    camera: str | None
+    score: float = field(default=0.0)

@@ -1,0 +1,392 @@
+"""The Store: the one place that issues SQL. Writers use one transaction per batch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+
+from searchapp.models.base import ModelIdentity
+from searchapp.store.migrate import upgrade_to_head
+from searchapp.store.records import (
+    EmbeddedFile,
+    FailedFile,
+    FileHit,
+    KnownFile,
+    LinkedFile,
+    StoredModel,
+)
+from searchapp.store.schema import embeddings, files, images, library_state, models
+
+BUSY_TIMEOUT_MS = 30_000
+SQL_CHUNK = 500
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _under_root(root: str) -> Any:
+    """Rows whose path is `root` or lies below it; an index range scan, no LIKE escaping."""
+    if root == "/":
+        return files.c.path.is_not(None)
+    return or_(files.c.path == root, and_(files.c.path >= root + "/", files.c.path < root + "0"))
+
+
+def _chunks(items: Sequence[Any], size: int = SQL_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    """SQLite through SQLAlchemy Core, in WAL mode so readers never block the writer."""
+
+    def __init__(self, database_path: Path) -> None:
+        database_path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = database_path
+        self.engine: Engine = create_engine(
+            f"sqlite:///{database_path}", connect_args={"check_same_thread": False}
+        )
+        event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        with self.engine.begin() as conn:
+            upgrade_to_head(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- models -----------------------------------------------------------------------------
+
+    def _stored_model(self, row: Any) -> StoredModel:
+        identity = ModelIdentity(row.backend, row.name, row.weights, row.config_hash)
+        return StoredModel(row.id, identity, row.pretrained, row.config_json, row.dim)
+
+    def active_model(self) -> StoredModel | None:
+        with self.engine.connect() as conn:
+            model_id = self._state(conn, "active_model_id")
+            if model_id is None:
+                return None
+            row = conn.execute(select(models).where(models.c.id == int(model_id))).first()
+            return self._stored_model(row) if row else None
+
+    def activate_model(
+        self, identity: ModelIdentity, pretrained: str | None, config_json: str | None, dim: int
+    ) -> StoredModel:
+        """Record the model (once per identity) and make it the library's model."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sqlite_insert(models)
+                .values(
+                    key=identity.key,
+                    backend=identity.backend,
+                    name=identity.name,
+                    weights=identity.weights,
+                    config_hash=identity.config_hash,
+                    pretrained=pretrained,
+                    config_json=config_json,
+                    dim=dim,
+                )
+                .on_conflict_do_update(
+                    index_elements=[models.c.key],
+                    set_={"pretrained": pretrained, "config_json": config_json},
+                )
+            )
+            row = conn.execute(select(models).where(models.c.key == identity.key)).one()
+            self._set_state(conn, "active_model_id", str(row.id))
+            self._bump_generation(conn)
+            return self._stored_model(row)
+
+    # -- library state ----------------------------------------------------------------------
+
+    @staticmethod
+    def _state(conn: Connection, key: str) -> str | None:
+        value = conn.execute(
+            select(library_state.c.value).where(library_state.c.key == key)
+        ).scalar()
+        return None if value is None else str(value)
+
+    @staticmethod
+    def _set_state(conn: Connection, key: str, value: str) -> None:
+        conn.execute(
+            sqlite_insert(library_state)
+            .values(key=key, value=value)
+            .on_conflict_do_update(index_elements=[library_state.c.key], set_={"value": value})
+        )
+
+    def _bump_generation(self, conn: Connection) -> None:
+        current = int(self._state(conn, "generation") or 0)
+        self._set_state(conn, "generation", str(current + 1))
+
+    def generation(self) -> int:
+        """A counter bumped by every committed change that affects search results."""
+        with self.engine.connect() as conn:
+            return int(self._state(conn, "generation") or 0)
+
+    # -- scanning ---------------------------------------------------------------------------
+
+    def known_files(self, roots: Iterable[str], model_id: int) -> dict[str, KnownFile]:
+        join = files.outerjoin(
+            embeddings,
+            and_(embeddings.c.image_id == files.c.image_id, embeddings.c.model_id == model_id),
+        )
+        query = select(
+            files.c.path,
+            files.c.size,
+            files.c.mtime_ns,
+            files.c.status,
+            files.c.content_hash,
+            embeddings.c.id.is_not(None).label("embedded"),
+        ).select_from(join)
+        known: dict[str, KnownFile] = {}
+        with self.engine.connect() as conn:
+            for root in roots:
+                for row in conn.execute(query.where(_under_root(root))):
+                    known[row.path] = KnownFile(
+                        row.size, row.mtime_ns, row.status, row.content_hash, bool(row.embedded)
+                    )
+        return known
+
+    def is_embedded(self, content_hash: str, model_id: int) -> bool:
+        """Whether this content already has a vector for the model (safe from any thread)."""
+        query = (
+            select(embeddings.c.id)
+            .join(images, images.c.id == embeddings.c.image_id)
+            .where(images.c.content_hash == content_hash, embeddings.c.model_id == model_id)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        model_id: int,
+        embedded: Sequence[EmbeddedFile] = (),
+        linked: Sequence[LinkedFile] = (),
+        failed: Sequence[FailedFile] = (),
+    ) -> None:
+        """Everything a batch produced, in one transaction: all of it is stored or none."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            for item in embedded:
+                image_id = self._upsert_image(conn, item)
+                conn.execute(
+                    sqlite_insert(embeddings)
+                    .values(image_id=image_id, model_id=model_id, vector=item.vector.tobytes())
+                    .on_conflict_do_update(
+                        index_elements=[embeddings.c.image_id, embeddings.c.model_id],
+                        set_={"vector": item.vector.tobytes()},
+                    )
+                )
+                self._upsert_file(
+                    conn,
+                    item.stat.path,
+                    item.stat.size,
+                    item.stat.mtime_ns,
+                    item.content_hash,
+                    image_id,
+                    "ok",
+                    None,
+                    now,
+                )
+            for link in linked:
+                image_id = conn.execute(
+                    select(images.c.id).where(images.c.content_hash == link.content_hash)
+                ).scalar_one()
+                self._upsert_file(
+                    conn,
+                    link.stat.path,
+                    link.stat.size,
+                    link.stat.mtime_ns,
+                    link.content_hash,
+                    image_id,
+                    "ok",
+                    None,
+                    now,
+                )
+            for fail in failed:
+                self._upsert_file(
+                    conn,
+                    fail.stat.path,
+                    fail.stat.size,
+                    fail.stat.mtime_ns,
+                    None,
+                    None,
+                    "failed",
+                    fail.reason,
+                    now,
+                )
+            self._bump_generation(conn)
+
+    @staticmethod
+    def _upsert_image(conn: Connection, item: EmbeddedFile) -> int:
+        meta = item.meta
+        values = {
+            "width": meta.width,
+            "height": meta.height,
+            "captured_at": meta.captured_at,
+            "camera": meta.camera,
+            "orientation": meta.orientation,
+        }
+        conn.execute(
+            sqlite_insert(images)
+            .values(content_hash=item.content_hash, **values)
+            .on_conflict_do_update(index_elements=[images.c.content_hash], set_=values)
+        )
+        return int(
+            conn.execute(
+                select(images.c.id).where(images.c.content_hash == item.content_hash)
+            ).scalar_one()
+        )
+
+    @staticmethod
+    def _upsert_file(
+        conn: Connection,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        content_hash: str | None,
+        image_id: int | None,
+        status: str,
+        error: str | None,
+        now: float,
+    ) -> None:
+        values = {
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "content_hash": content_hash,
+            "image_id": image_id,
+            "status": status,
+            "error": error,
+            "indexed_at": now,
+        }
+        conn.execute(
+            sqlite_insert(files)
+            .values(path=path, **values)
+            .on_conflict_do_update(index_elements=[files.c.path], set_=values)
+        )
+
+    def remove_files(self, paths: Sequence[str]) -> int:
+        """Forget files that are gone, then the images and vectors nothing points at any more."""
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(paths)):
+                conn.execute(delete(files).where(files.c.path.in_(chunk)))
+            referenced = select(files.c.image_id).where(files.c.image_id.is_not(None))
+            removed = conn.execute(delete(images).where(images.c.id.not_in(referenced))).rowcount
+            if paths or removed:
+                self._bump_generation(conn)
+        return len(paths)
+
+    def drop_other_models(self, model_id: int) -> int:
+        """After a complete re-index, vectors of earlier models are dead weight."""
+        with self.engine.begin() as conn:
+            dropped = conn.execute(delete(embeddings).where(embeddings.c.model_id != model_id))
+            if dropped.rowcount:
+                self._bump_generation(conn)
+            return int(dropped.rowcount)
+
+    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(files).where(files.c.path == path).values(size=size, mtime_ns=mtime_ns)
+            )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def iter_vectors(
+        self, model_id: int, dim: int, chunk: int = 20_000
+    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
+        last_id = 0
+        with self.engine.connect() as conn:
+            while True:
+                rows = conn.execute(
+                    select(embeddings.c.id, embeddings.c.vector)
+                    .where(embeddings.c.model_id == model_id, embeddings.c.id > last_id)
+                    .order_by(embeddings.c.id)
+                    .limit(chunk)
+                ).all()
+                if not rows:
+                    return
+                ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
+                vectors = np.frombuffer(b"".join(row.vector for row in rows), dtype=np.float32)
+                yield ids, vectors.reshape(len(rows), dim)
+                last_id = int(ids[-1])
+
+    def hits(self, embedding_ids: Sequence[int]) -> dict[int, list[FileHit]]:
+        """The files (status ok) behind each embedding id, sorted by path."""
+        query = (
+            select(
+                embeddings.c.id,
+                files.c.path,
+                images.c.width,
+                images.c.height,
+                images.c.captured_at,
+                images.c.camera,
+            )
+            .join(images, images.c.id == embeddings.c.image_id)
+            .join(files, and_(files.c.image_id == images.c.id, files.c.status == "ok"))
+            .order_by(files.c.path)
+        )
+        found: dict[int, list[FileHit]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(embedding_ids)):
+                for row in conn.execute(query.where(embeddings.c.id.in_(chunk))):
+                    found.setdefault(row.id, []).append(
+                        FileHit(
+                            row.id, row.path, row.width, row.height, row.captured_at, row.camera
+                        )
+                    )
+        return found
+
+    def stored_vector(
+        self, path: str, size: int, mtime_ns: int, model_id: int
+    ) -> NDArray[np.float32] | None:
+        """The vector of an indexed file, if the file on disk is still the one indexed."""
+        query = (
+            select(embeddings.c.vector)
+            .join(files, files.c.image_id == embeddings.c.image_id)
+            .where(
+                files.c.path == path,
+                files.c.size == size,
+                files.c.mtime_ns == mtime_ns,
+                embeddings.c.model_id == model_id,
+            )
+        )
+        with self.engine.connect() as conn:
+            blob = conn.execute(query).scalar()
+        return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            by_status: dict[str, int] = dict(
+                conn.execute(select(files.c.status, func.count()).group_by(files.c.status)).all()
+            )
+            return {
+                "files_ok": int(by_status.get("ok", 0)),
+                "files_failed": int(by_status.get("failed", 0)),
+                "images": int(conn.execute(select(func.count()).select_from(images)).scalar_one()),
+                "embeddings": int(
+                    conn.execute(select(func.count()).select_from(embeddings)).scalar_one()
+                ),
+            }
+
+    def failures(self, limit: int = 1000) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(files.c.path, files.c.error)
+                .where(files.c.status == "failed")
+                .order_by(files.c.path)
+                .limit(limit)
+            ).all()
+        return [(row.path, row.error or "") for row in rows]

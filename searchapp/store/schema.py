@@ -1,0 +1,80 @@
+"""SQLAlchemy tables. Changes to them are Alembic migrations in `migrations/versions/`."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String, nullable=False, unique=True),
+    Column("backend", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("weights", String, nullable=False),
+    Column("config_hash", String, nullable=False),
+    Column("pretrained", String),
+    Column("config_json", Text),
+    Column("dim", Integer, nullable=False),
+)
+
+images = Table(
+    "images",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("content_hash", String, nullable=False, unique=True),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("captured_at", String),
+    Column("camera", String),
+    Column("orientation", Integer),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", String, nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("content_hash", String),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="SET NULL")),
+    Column("status", String, nullable=False),
+    Column("error", Text),
+    Column("indexed_at", Float, nullable=False),
+    Index("ix_files_image_id", "image_id"),
+    Index("ix_files_status", "status"),
+)
+
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    UniqueConstraint("image_id", "model_id", name="uq_embeddings_image_model"),
+    Index("ix_embeddings_model_id", "model_id"),
+)
+
+library_state = Table(
+    "library_state",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", String, nullable=False),
+)

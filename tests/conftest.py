@@ -1,0 +1,133 @@
+"""Fixtures: a tiny open_clip model made here (never downloaded) and synthetic photos."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.photos import make_photo
+
+TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    config_path: Path
+    checkpoint: Path
+
+    @property
+    def name(self) -> str:
+        return self.config_path.stem
+
+    @property
+    def flags(self) -> list[str]:
+        return ["--model-config", str(self.config_path), "--pretrained", str(self.checkpoint)]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    """An open_clip config and checkpoint saved to disk, loaded back as users load theirs."""
+    import open_clip
+    import torch
+
+    directory = tmp_path_factory.mktemp("tiny-model")
+    config_path = directory / "tiny-clip.json"
+    config_path.write_text(json.dumps(TINY_CONFIG))
+    open_clip.add_model_config(config_path)
+    torch.manual_seed(0)
+    model = open_clip.create_model("tiny-clip")
+    checkpoint = directory / "tiny-clip.pt"
+    torch.save(model.state_dict(), checkpoint)
+    return TinyModel(config_path, checkpoint)
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    """Twelve distinct small photos, some in a subfolder."""
+    root = tmp_path / "photos"
+    for i in range(12):
+        folder = root / "trip" if i % 3 == 0 else root
+        make_photo(folder / f"photo_{i:02d}.jpg", seed=i)
+    return root
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+CliRunner = Callable[..., CliResult]
+
+BASE_ENV = {
+    "SEARCHAPP_PRECISION": "fp32",
+    "HF_HUB_OFFLINE": "1",
+    "COLUMNS": "200",
+}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def _checked(args: tuple[str, ...], result: CliResult, check: bool) -> CliResult:
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"searchapp {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture
+def cli(data_dir: Path) -> CliRunner:
+    """Run `searchapp` in-process through typer's runner, on a private data directory."""
+    from typer.testing import CliRunner as TyperRunner
+
+    from searchapp.cli.app import app
+
+    def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> CliResult:
+        runner = TyperRunner()
+        full_env = {**BASE_ENV, "SEARCHAPP_DATA_DIR": str(data_dir), **(env or {})}
+        outcome = runner.invoke(app, list(args), env=full_env)
+        if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
+            raise outcome.exception
+        return _checked(args, CliResult(outcome.exit_code, outcome.stdout, outcome.stderr), check)
+
+    return run
+
+
+@pytest.fixture
+def cli_process(data_dir: Path) -> CliRunner:
+    """Run `searchapp` in a subprocess, exactly as a user does."""
+
+    def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> CliResult:
+        full_env = {
+            **os.environ,
+            **BASE_ENV,
+            "SEARCHAPP_DATA_DIR": str(data_dir),
+            **(env or {}),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "searchapp", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=300,
+        )
+        return _checked(args, CliResult(done.returncode, done.stdout, done.stderr), check)
+
+    return run

@@ -1,0 +1,1 @@
+"""The Streamlit UI (a thin client of the search service); arrives with the UI issue."""

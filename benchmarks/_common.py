@@ -1,0 +1,144 @@
+"""Shared helpers for the benchmark scripts: machine description, CPU-contention accounting,
+logging to stderr and the one-JSON-object-on-stdout convention.
+
+The scripts are run as `python benchmarks/NAME.py`, which puts this folder on sys.path, so they
+import this module as `_common`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from types import TracebackType
+from typing import Any
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr; stdout is reserved for the final JSON object."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def emit(result: dict[str, Any]) -> None:
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    model, flags = "unknown", set[str]()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
+                if model != "unknown" and flags:
+                    break
+    except OSError:
+        pass
+    return model, flags
+
+
+def machine_info(with_torch: bool = False) -> dict[str, Any]:
+    """Where the numbers came from. `with_torch` imports torch (and open_clip if present)."""
+    model, flags = _cpuinfo()
+    info: dict[str, Any] = {
+        "cpu_model": model,
+        "usable_cores": usable_cores(),
+        "logical_cpus": os.cpu_count(),
+        "cpu_flags_of_interest": sorted(
+            flag
+            for flag in flags
+            if flag in {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni"}
+        ),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            total_kib = int(fh.readline().split()[1])
+        info["memory_total_gib"] = round(total_kib / 1024**2, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    if with_torch:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_cuda_available"] = bool(torch.cuda.is_available())
+        try:
+            import open_clip
+
+            info["open_clip"] = open_clip.__version__
+        except ImportError:
+            pass
+    return info
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by every process on the machine so far (all cores, /proc/stat)."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / CLK_TCK
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have been waited for."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+class ForeignCpu:
+    """Measures the CPU time *other* processes used while a block ran (machine is shared).
+
+    `foreign_cpu_s` near 0 means the measurement had the cores to itself; a value comparable to
+    the wall time means roughly one core was taken by someone else and the numbers are pessimistic.
+    """
+
+    def __init__(self) -> None:
+        self.wall_s = 0.0
+        self.foreign_cpu_s = 0.0
+
+    def __enter__(self) -> ForeignCpu:
+        self._busy0 = machine_busy_seconds()
+        self._own0 = own_cpu_seconds()
+        self._wall0 = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.wall_s = time.perf_counter() - self._wall0
+        busy = machine_busy_seconds() - self._busy0
+        own = own_cpu_seconds() - self._own0
+        self.foreign_cpu_s = max(0.0, busy - own)
+
+    def as_dict(self) -> dict[str, float]:
+        cores = self.foreign_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+        return {"foreign_cpu_s": round(self.foreign_cpu_s, 2), "foreign_cores": round(cores, 2)}

@@ -74,7 +74,9 @@ def default_batch_size(device: str) -> int:
 
 
 def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    """Two more decode workers than cores, so that reads blocked on disk leave no core idle."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + 2
 
 
 class Indexer:

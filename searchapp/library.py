@@ -47,7 +47,7 @@ class Library:
                 config_path.write_text(model.config_json)
         pretrained = model.pretrained
         checkpoint_missing = pretrained is not None and not Path(pretrained).is_file()
-        if checkpoint_missing and model.identity.weights.startswith("sha256:"):
+        if checkpoint_missing and model.identity.is_local_checkpoint:
             raise ModelNotFoundError(
                 f"The checkpoint this library was indexed with is missing: {pretrained}. "
                 "Put it back, or index again with --reindex and other model flags."
@@ -76,7 +76,7 @@ class Library:
         if requested.config_path is not None:
             config_json = json.dumps(backend.architecture_config(requested), indent=2)
         pretrained = requested.pretrained
-        if pretrained and identity.weights.startswith("sha256:"):
+        if pretrained and identity.is_local_checkpoint:
             pretrained = str(Path(pretrained).expanduser().resolve())
         model = self.store.activate_model(identity, pretrained, config_json, embedder.dim)
         self._embedder = embedder

@@ -70,7 +70,7 @@ def test_reindex_re_embeds_everything_with_the_new_model(
 
     assert summary["embedded"] == 12
     assert manifest["count"] == 12
-    assert manifest["model_key"].startswith("open_clip:tiny-clip:sha256:")
+    assert manifest["model_key"].startswith("open_clip:tiny-clip:checkpoint:")
     assert cli("search", "x", *other_tiny_model.flags, "--json").returncode == 0
 
 

@@ -76,4 +76,4 @@ def test_checkpoint_loads_through_the_user_path(tiny_model: TinyModel, tmp_path:
 
     assert embedder.dim == 32
     assert embedder.input_size == 32
-    assert embedder.identity.weights.startswith("sha256:")
+    assert embedder.identity.is_local_checkpoint

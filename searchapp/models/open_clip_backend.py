@@ -3,17 +3,23 @@ custom architecture configs. torch and open_clip are imported only here."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from searchapp.errors import ModelNotFoundError, SearchAppError, WeightsUnavailableError
-from searchapp.models.base import ModelIdentity, ModelSpec, config_hash, file_sha256
+from searchapp.models.base import (
+    ModelIdentity,
+    ModelSpec,
+    checkpoint_fingerprint,
+    config_hash,
+)
 from searchapp.models.precision import choose_device, choose_precision, torch_dtype
 from searchapp.models.weights import ensure_hf_repo_available, ensure_tag_available
 
@@ -27,6 +33,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HF_HUB_PREFIX = "hf-hub:"
 REQUIRED_CONFIG_KEYS = ("embed_dim", "vision_cfg", "text_cfg")
+
+
+INIT_FUNCTIONS = (
+    "normal_",
+    "uniform_",
+    "trunc_normal_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "constant_",
+    "zeros_",
+    "ones_",
+    "orthogonal_",
+)
+
+
+@contextlib.contextmanager
+def skipped_weight_init() -> Iterator[None]:
+    """Skip random initialisation of weights a checkpoint is about to overwrite (open_clip
+    loads state dicts strictly, so nothing stays uninitialised). Saves seconds per load."""
+    import torch
+
+    saved = {name: getattr(torch.nn.init, name) for name in INIT_FUNCTIONS}
+    try:
+        for name in INIT_FUNCTIONS:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
 
 
 def read_model_config(path: Path) -> dict[str, Any]:
@@ -101,7 +138,7 @@ class OpenClipBackend:
             return spec.pretrained
         checkpoint = Path(spec.pretrained).expanduser()
         if checkpoint.is_file():
-            return f"sha256:{file_sha256(checkpoint)}"
+            return checkpoint_fingerprint(checkpoint)
         raise ModelNotFoundError(
             f"--pretrained '{spec.pretrained}' is neither a checkpoint file nor a known tag for "
             f"{spec.name} (known tags: {self._known_tags(spec.name)})."
@@ -137,9 +174,12 @@ class OpenClipBackend:
         device = choose_device(settings.device)
         precision = choose_precision(device, settings.precision)
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                spec.name, pretrained=pretrained, device=device
-            )
+            init = skipped_weight_init() if pretrained else contextlib.nullcontext()
+            with init:
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    spec.name, pretrained=pretrained, device=device
+                )
+            tokenizer = open_clip.get_tokenizer(spec.name)
         except Exception as exc:  # open_clip and torch raise anything from a bad checkpoint
             first_line = (
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -152,7 +192,6 @@ class OpenClipBackend:
                 f"Could not load {identity.describe()}: {first_line[:300]}. Check that the "
                 "checkpoint was saved from the same architecture (--model / --model-config)."
             ) from None
-        tokenizer = open_clip.get_tokenizer(spec.name)
         return OpenClipEmbedder(identity, model, preprocess, tokenizer, device, precision)
 
 

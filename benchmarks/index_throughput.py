@@ -279,24 +279,10 @@ def main() -> None:
     if args.precision is not None:
         env["SEARCHAPP_PRECISION"] = args.precision
     result["precision"] = resolved_precision(env.get("SEARCHAPP_PRECISION", "auto"))
-    hash_started = time.perf_counter()
-    from searchapp.models.base import file_sha256
-
-    file_sha256(checkpoint)
-    result["checkpoint_sha256_seconds"] = round(time.perf_counter() - hash_started, 2)
 
     data_dir = Path(tempfile.mkdtemp(prefix="searchapp-bench-data-"))
-    command = [
-        *searchapp_command(),
-        "--data-dir",
-        str(data_dir),
-        "index",
-        str(library),
-        "--model",
-        args.model,
-        "--pretrained",
-        str(checkpoint),
-    ]
+    rerun_command = [*searchapp_command(), "--data-dir", str(data_dir), "index", str(library)]
+    command = [*rerun_command, "--model", args.model, "--pretrained", str(checkpoint)]
     if args.batch_size:
         command += ["--batch-size", str(args.batch_size)]
     if args.workers:
@@ -328,8 +314,8 @@ def main() -> None:
             f"peak RSS {result['peak_rss_mib']} MiB, foreign CPU {cold['foreign_cpu_s']} s"
         )
 
-        log("no-op re-index")
-        noop = run_measured(command, env)
+        log(f"no-op re-index: {shlex.join(rerun_command)}")
+        noop = run_measured(rerun_command, env)
         if noop["returncode"] != 0:
             log(noop["stdout"] + noop["stderr"])
             raise SystemExit(f"re-index failed with exit status {noop['returncode']}")

@@ -7,9 +7,11 @@ stays flat whatever the size of the library. One writer (this thread) owns every
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +28,7 @@ from searchapp.store.records import FileStat
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
+DECODE_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,20 @@ def default_workers() -> int:
     return (cores or 1) + 2
 
 
+def _lower_thread_priority() -> None:
+    """Decode workers yield the CPU to the model's threads: on a small machine the model's
+    parallel kernels otherwise stall at their barriers whenever a decode thread preempts one."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
+
+
 class Indexer:
-    """Indexes folders into `store` with `model`; the embedder is loaded only if a file needs it."""
+    """Indexes folders into `store` with `model`.
+
+    The embedder is loaded only if some file needs it, and then in the background: decode workers
+    start on the photos while torch, open_clip and the weights load, and wait for the model only
+    to preprocess. `input_size` (from the architecture) sets the reduced-scale JPEG decode.
+    """
 
     def __init__(
         self,
@@ -88,27 +103,47 @@ class Indexer:
         load_embedder: Callable[[], Embedder],
         model: StoredModel,
         settings: Settings,
+        input_size: int | None = None,
     ) -> None:
         self.store = store
         self.model = model
         self.settings = settings
         self._load_embedder = load_embedder
-        self._embedder: Embedder | None = None
+        self._loading: Future[Embedder] | None = None
+        self._loading_lock = threading.Lock()
+        self._input_size = input_size
         self.workers = settings.decode_workers or default_workers()
+
+    def _start_loading(self) -> None:
+        with self._loading_lock:
+            if self._loading is not None:
+                return
+            loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
+            self._loading = loader.submit(self._load_embedder)
+            loader.shutdown(wait=False)
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = self._load_embedder()
-        return self._embedder
+        """The loaded model; waits for the background load (and re-raises its error)."""
+        self._start_loading()
+        assert self._loading is not None
+        return self._loading.result()
+
+    @property
+    def _model_ready(self) -> bool:
+        return self._loading is not None and self._loading.done()
 
     @property
     def batch_size(self) -> int:
-        return self.settings.batch_size or default_batch_size(self.embedder.device)
+        if self.settings.batch_size:
+            return self.settings.batch_size
+        return default_batch_size(self.embedder.device if self._model_ready else "cpu")
 
     @property
     def _draft_size(self) -> int | None:
-        return self.embedder.input_size if self.settings.fast_jpeg_decode else None
+        if not self.settings.fast_jpeg_decode:
+            return None
+        return self._input_size or self.embedder.input_size
 
     def _prepare(self, stat: FileStat) -> Prepared | LinkedFile | FailedFile:
         """Runs in a decode worker: read once, hash, and decode only content not yet embedded."""
@@ -122,12 +157,17 @@ class Indexer:
             return LinkedFile(stat, digest)
         try:
             decoded = decode_image(data, self._draft_size, self.settings.max_image_megapixels)
-            pixels = self.embedder.preprocess(decoded.image)
         except DecodeError as exc:
             return FailedFile(stat, str(exc))
         except Exception as exc:  # a decoder bug must cost one file, never the run
             log.exception("unexpected error decoding %s", stat.path)
             return FailedFile(stat, f"could not decode: {type(exc).__name__}: {exc}")
+        embedder = self.embedder  # a model that fails to load fails the run, not the file
+        try:
+            pixels = embedder.preprocess(decoded.image)
+        except Exception as exc:
+            log.exception("unexpected error preprocessing %s", stat.path)
+            return FailedFile(stat, f"could not preprocess: {type(exc).__name__}: {exc}")
         return Prepared(stat, digest, decoded.meta, pixels)
 
     def _changed(
@@ -189,19 +229,20 @@ class Indexer:
         total = len(todo)
         done = 0
         batch = _Batch()
-        window = self.batch_size * 2 + self.workers
         pending: deque[Future[Prepared | LinkedFile | FailedFile]] = deque()
         queue = iter(todo)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
-            for stat in queue:
-                pending.append(pool.submit(self._prepare, stat))
-                if len(pending) >= window:
-                    break
-            while pending:
-                batch.add(pending.popleft().result())
-                next_stat = next(queue, None)
-                if next_stat is not None:
+        with ThreadPoolExecutor(
+            self.workers, thread_name_prefix="decode", initializer=_lower_thread_priority
+        ) as pool:
+            while True:
+                while len(pending) < self._window():
+                    next_stat = next(queue, None)
+                    if next_stat is None:
+                        break
                     pending.append(pool.submit(self._prepare, next_stat))
+                if not pending:
+                    break
+                batch.add(pending.popleft().result())
                 if len(batch.prepared) >= self.batch_size or batch.other_count >= self.batch_size:
                     done += self._flush(batch, summary)
                     batch = _Batch()
@@ -211,14 +252,23 @@ class Indexer:
             if progress:
                 progress(done, total)
 
+    def _window(self) -> int:
+        """How many files may be in flight: enough to keep the model fed; while the model is
+        still loading, more, so decoding gets ahead (decoded photos are small, ~0.6 MB)."""
+        if not self._model_ready:
+            return self.batch_size * 4 + self.workers
+        return self.batch_size * 2 + self.workers
+
     def _flush(self, batch: _Batch, summary: IndexSummary) -> int:
         if batch.size == 0:
             return 0
-        vectors = self.embedder.encode_images([item.pixels for item in batch.prepared])
-        embedded = [
-            EmbeddedFile(item.stat, item.content_hash, item.meta, vector)
-            for item, vector in zip(batch.prepared, vectors, strict=True)
-        ]
+        embedded: list[EmbeddedFile] = []
+        if batch.prepared:
+            vectors = self.embedder.encode_images([item.pixels for item in batch.prepared])
+            embedded = [
+                EmbeddedFile(item.stat, item.content_hash, item.meta, vector)
+                for item, vector in zip(batch.prepared, vectors, strict=True)
+            ]
         self.store.write_batch(self.model.id, embedded, batch.linked, batch.failed)
         summary.embedded += len(embedded)
         summary.linked += len(batch.linked)

@@ -55,7 +55,11 @@ class Library:
         return ModelSpec(model.identity.name, pretrained, config_path, model.identity.backend)
 
     def indexing_model(self, requested: ModelSpec | None, reindex: bool = False) -> StoredModel:
-        """The model to index with: the library's, or `requested` when new or when re-indexing."""
+        """The model to index with: the library's, or `requested` when new or when re-indexing.
+
+        A new model is recorded but becomes the library's model only once it has loaded
+        (`load_for_indexing`), so a checkpoint that fails to load changes nothing.
+        """
         active = self.store.active_model()
         if requested is None:
             if active is not None:
@@ -71,17 +75,33 @@ class Library:
                 f"{identity.describe()}. Add --reindex to re-embed every photo with the new model, "
                 "or leave out the model flags to keep the library's model."
             )
-        embedder = load_embedder(requested, self.settings, identity)
+        architecture = backend.architecture_config(requested)
         config_json = None
         if requested.config_path is not None:
-            config_json = json.dumps(backend.architecture_config(requested), indent=2)
+            config_json = json.dumps(architecture, indent=2)
         pretrained = requested.pretrained
         if pretrained and identity.is_local_checkpoint:
             pretrained = str(Path(pretrained).expanduser().resolve())
-        model = self.store.activate_model(identity, pretrained, config_json, embedder.dim)
-        self._embedder = embedder
-        log.info("library model is now %s", identity.describe())
-        return model
+        dim = int(architecture["embed_dim"])
+        return self.store.register_model(identity, pretrained, config_json, dim)
+
+    def input_size(self, model: StoredModel) -> int | None:
+        """The model's image input size, read from its architecture without loading weights."""
+        spec = self._spec_of(model)
+        vision = get_backend(spec.backend).architecture_config(spec).get("vision_cfg", {})
+        size = vision.get("image_size") if isinstance(vision, dict) else None
+        if isinstance(size, (list, tuple)):
+            return int(max(size))
+        return int(size) if isinstance(size, int) else None
+
+    def load_for_indexing(self, model: StoredModel) -> Embedder:
+        """Load the model's weights; once they load, it is the library's model."""
+        embedder = self.embedder(model)
+        active = self.store.active_model()
+        if active is None or active.id != model.id:
+            self.store.activate_model(model.id)
+            log.info("library model is now %s", model.identity.describe())
+        return embedder
 
     def query_model(self, requested: ModelSpec | None = None) -> StoredModel:
         """The library's model; a query that names another one is refused."""

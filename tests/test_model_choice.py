@@ -192,3 +192,4 @@ def test_checkpoint_from_another_architecture_is_refused(
 
     assert result.returncode == 1
     assert "Could not load tiny-clip" in result.stderr
+    assert json.loads(cli("status", "--json").stdout)["model"] is None

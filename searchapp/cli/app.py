@@ -144,7 +144,13 @@ def index(
     library = Library(settings)
     try:
         stored = library.indexing_model(_model_spec(model, pretrained, model_config), reindex)
-        indexer = Indexer(library.store, lambda: library.embedder(stored), stored, settings)
+        indexer = Indexer(
+            library.store,
+            lambda: library.load_for_indexing(stored),
+            stored,
+            settings,
+            input_size=library.input_size(stored),
+        )
         if as_json:
             summary = indexer.run([str(p) for p in paths])
         else:

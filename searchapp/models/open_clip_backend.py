@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib.util
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -83,6 +84,18 @@ def read_model_config(path: Path) -> dict[str, Any]:
     return dict(config)
 
 
+def builtin_model_config(name: str) -> dict[str, Any] | None:
+    """One of open_clip's bundled configs, read without importing open_clip (and torch)."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "model_configs" / f"{name.replace('/', '-')}.json"
+        if path.is_file():
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+    return None
+
+
 def register_model_config(path: Path) -> str:
     """Register a custom architecture with open_clip under the file's stem."""
     import open_clip
@@ -100,6 +113,11 @@ class OpenClipBackend:
             register_model_config(spec.config_path)
 
     def architecture_config(self, spec: ModelSpec) -> dict[str, Any]:
+        if spec.config_path is not None and spec.config_path.stem == spec.name:
+            return read_model_config(spec.config_path)
+        builtin = builtin_model_config(spec.name)
+        if builtin is not None:
+            return builtin
         import open_clip
 
         self._prepare(spec)
@@ -125,8 +143,6 @@ class OpenClipBackend:
         return dict(config)
 
     def _weights_id(self, spec: ModelSpec) -> str:
-        import open_clip
-
         if spec.name.startswith(HF_HUB_PREFIX):
             return spec.name
         if spec.pretrained is None:
@@ -134,11 +150,13 @@ class OpenClipBackend:
                 f"No weights given for {spec.name}: pass --pretrained with a tag "
                 f"({self._known_tags(spec.name)}) or a checkpoint file."
             )
-        if open_clip.get_pretrained_cfg(spec.name, spec.pretrained):
-            return spec.pretrained
         checkpoint = Path(spec.pretrained).expanduser()
         if checkpoint.is_file():
             return checkpoint_fingerprint(checkpoint)
+        import open_clip
+
+        if open_clip.get_pretrained_cfg(spec.name, spec.pretrained):
+            return spec.pretrained
         raise ModelNotFoundError(
             f"--pretrained '{spec.pretrained}' is neither a checkpoint file nor a known tag for "
             f"{spec.name} (known tags: {self._known_tags(spec.name)})."

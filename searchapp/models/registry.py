@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from searchapp.errors import ModelNotFoundError
 
@@ -15,8 +15,9 @@ class Backend(Protocol):
     def identify(self, spec: ModelSpec) -> ModelIdentity:
         """The identity the spec resolves to, without loading weights."""
 
-    def architecture_config(self, spec: ModelSpec) -> dict[str, object] | None:
-        """The architecture as data, stored so the model can be rebuilt from the library alone."""
+    def architecture_config(self, spec: ModelSpec) -> dict[str, Any]:
+        """The architecture as data (with `embed_dim`, and `vision_cfg.image_size` where the
+        model has one), stored so the model can be rebuilt from the library alone."""
 
     def load(
         self, spec: ModelSpec, settings: Settings, identity: ModelIdentity | None = None

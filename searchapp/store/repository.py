@@ -80,10 +80,10 @@ class Store:
             row = conn.execute(select(models).where(models.c.id == int(model_id))).first()
             return self._stored_model(row) if row else None
 
-    def activate_model(
+    def register_model(
         self, identity: ModelIdentity, pretrained: str | None, config_json: str | None, dim: int
     ) -> StoredModel:
-        """Record the model (once per identity) and make it the library's model."""
+        """Record the model (once per identity); `activate_model` makes it the library's."""
         with self.engine.begin() as conn:
             conn.execute(
                 sqlite_insert(models)
@@ -103,9 +103,13 @@ class Store:
                 )
             )
             row = conn.execute(select(models).where(models.c.key == identity.key)).one()
-            self._set_state(conn, "active_model_id", str(row.id))
-            self._bump_generation(conn)
             return self._stored_model(row)
+
+    def activate_model(self, model_id: int) -> None:
+        with self.engine.begin() as conn:
+            if self._state(conn, "active_model_id") != str(model_id):
+                self._set_state(conn, "active_model_id", str(model_id))
+                self._bump_generation(conn)
 
     # -- library state ----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ asks for another with `reindex`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -18,7 +19,7 @@ from searchapp.models.registry import get_backend, load_embedder
 from searchapp.store import Store, StoredModel
 
 if TYPE_CHECKING:
-    from searchapp.models.base import Embedder
+    from searchapp.models.base import Embedder, TextEncoder
     from searchapp.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,27 @@ class Library:
         if self._embedder is None or self._embedder.identity.key != model.identity.key:
             self._embedder = load_embedder(self._spec_of(model), self.settings, model.identity)
         return self._embedder
+
+    def _query_encoder_dir(self, model: StoredModel) -> Path:
+        key = f"{model.identity.key}|{self.settings.device}|{self.settings.precision}"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return self.settings.data_dir / "query-encoders" / digest
+
+    def text_encoder(self, model: StoredModel) -> TextEncoder:
+        """A saved fast-loading text encoder when there is one; else the model, saving one."""
+        from searchapp.models.query_encoder import load_text_encoder
+
+        directory = self._query_encoder_dir(model)
+        fast = load_text_encoder(directory)
+        if fast is not None:
+            return fast
+        embedder = self.embedder(model)
+        try:
+            if embedder.export_query_encoder(directory):
+                log.info("saved a fast query encoder in %s", directory)
+        except Exception:
+            log.warning("could not save a fast query encoder", exc_info=True)
+        return embedder
 
     def vector_index(self, model: StoredModel) -> VectorIndex:
         from searchapp.vectors import load_current

@@ -59,8 +59,8 @@ class SearchService:
     def text(
         self, query: str, top_k: int = 10, min_score: float | None = None
     ) -> list[SearchResult]:
-        embedder = self.library.embedder(self.model)
-        return self._ranked(embedder.encode_texts([query])[0], top_k, min_score)
+        encoder = self.library.text_encoder(self.model)
+        return self._ranked(encoder.encode_texts([query])[0], top_k, min_score)
 
     def image_vector(self, path: Path) -> NDArray[np.float32]:
         """The stored vector of an indexed, unchanged file; otherwise embed the file now."""

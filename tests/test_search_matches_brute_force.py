@@ -86,3 +86,19 @@ def test_human_output_is_a_table_of_paths(cli: CliRunner, indexed: list[Path]) -
 
     assert "score" in out and "path" in out
     assert sum(str(p) in out for p in indexed) == 2
+
+
+def test_second_query_uses_the_saved_encoder_and_ranks_the_same(
+    cli: CliRunner, tiny_model: TinyModel, indexed: list[Path], data_dir: Path
+) -> None:
+    query = "a yellow square"
+    reference = ReferenceModel(tiny_model)
+    scores = reference.images(indexed) @ reference.texts([query])[0]
+
+    first = json.loads(cli("search", query, "--json", "-k", "12", env=EXACT).stdout)
+    saved = list((data_dir / "query-encoders").glob("*/text-encoder.pt"))
+    second = json.loads(cli("search", query, "--json", "-k", "12", env=EXACT).stdout)
+
+    assert len(saved) == 1
+    assert second == first
+    _assert_same_ranking(second, indexed, scores)

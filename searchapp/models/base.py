@@ -101,5 +101,13 @@ class Embedder(Protocol):
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed texts; returns an (n, dim) array of unit vectors."""
 
+    def export_query_encoder(self, directory: Path) -> bool:
+        """Save a fast-loading text encoder for later queries; False when not supported."""
+
     def unload(self) -> None:
         """Release the weights (and device memory)."""
+
+
+class TextEncoder(Protocol):
+    def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed texts; returns an (n, dim) array of unit vectors."""

@@ -210,7 +210,9 @@ class OpenClipBackend:
                 f"Could not load {identity.describe()}: {first_line[:300]}. Check that the "
                 "checkpoint was saved from the same architecture (--model / --model-config)."
             ) from None
-        return OpenClipEmbedder(identity, model, preprocess, tokenizer, device, precision)
+        text_cfg = self.architecture_config(spec).get("text_cfg", {})
+        clean = str(text_cfg.get("tokenizer_kwargs", {}).get("clean", "lower"))
+        return OpenClipEmbedder(identity, model, preprocess, tokenizer, device, precision, clean)
 
 
 class OpenClipEmbedder:
@@ -224,8 +226,8 @@ class OpenClipEmbedder:
         tokenizer: Any,
         device: str,
         precision: str,
+        tokenizer_clean: str = "lower",
     ) -> None:
-
         self.identity = identity
         self.device = device
         self.precision = precision
@@ -233,6 +235,7 @@ class OpenClipEmbedder:
         self._model = model.to(device=device, dtype=self._dtype).eval()
         self._preprocess = preprocess
         self._tokenizer = tokenizer
+        self._tokenizer_clean = tokenizer_clean
         image_size = getattr(model.visual, "image_size", 224)
         self.input_size = int(max(image_size) if isinstance(image_size, tuple) else image_size)
         self.dim = int(self._embed_dim(model))
@@ -270,6 +273,20 @@ class OpenClipEmbedder:
         tokens = self._tokenizer(list(texts)).to(self.device)
         with torch.inference_mode():
             return self._normalised(self._model.encode_text(tokens))
+
+    def export_query_encoder(self, directory: Path) -> bool:
+        """Save a TorchScript text encoder that later queries load without open_clip."""
+        if self.device != "cpu":
+            return False
+        from searchapp.models.query_encoder import export_text_encoder
+
+        settings = {
+            "context_length": int(getattr(self._tokenizer, "context_length", 77)),
+            "clean": self._tokenizer_clean,
+        }
+        return export_text_encoder(
+            self._model, self._tokenizer, self.encode_texts, settings, directory
+        )
 
     def unload(self) -> None:
         self._model = None

@@ -82,11 +82,11 @@ def _quiet_deprecation() -> Iterator[None]:
     torch drops it, loading fails and queries fall back to the model. The tracer's warnings are
     about shape checks it freezes; the export is verified against the model before it is saved
     (traced at batch 3, verified at batch 1 by the tests)."""
-    import torch
+    from torch.jit._trace import TracerWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", TracerWarning)
         yield
 
 

@@ -8,6 +8,7 @@ stays flat whatever the size of the library. One writer (this thread) owns every
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -19,9 +20,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from indexer.device_decode import (
+    TensorPreprocess,
+    decode_jpegs,
+    is_jpeg,
+    nvidia_gpu_possible,
+)
 from indexer.scan import Unreadable, scan
 from searchapp.config import Settings
-from searchapp.decode import DecodeError, decode_image
+from searchapp.decode import DecodeError, decode_image, read_header
 from searchapp.models.base import Embedder
 from searchapp.store import EmbeddedFile, FailedFile, ImageMeta, LinkedFile, Store, StoredModel
 from searchapp.store.records import FileStat
@@ -39,6 +46,19 @@ class Prepared:
     content_hash: str
     meta: ImageMeta
     pixels: Any
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A JPEG left encoded, to be decoded in its batch on the model's device."""
+
+    stat: FileStat
+    content_hash: str
+    meta: ImageMeta
+    data: bytes
+
+
+Outcome = Prepared | Encoded | LinkedFile | FailedFile
 
 
 @dataclass
@@ -145,7 +165,20 @@ class Indexer:
             return None
         return self._input_size or self.embedder.input_size
 
-    def _prepare(self, stat: FileStat) -> Prepared | LinkedFile | FailedFile:
+    @functools.cached_property
+    def _device_preprocess(self) -> TensorPreprocess | None:
+        """Set when JPEGs are decoded on the GPU; known without waiting for the model when no
+        NVIDIA driver is loaded, so CPU decoding can start while the model loads."""
+        if not self.settings.gpu_jpeg_decode or self.settings.device == "cpu":
+            return None
+        if not nvidia_gpu_possible():
+            return None
+        params = self.embedder.tensor_preprocess
+        if self.embedder.device != "cuda" or params is None:
+            return None
+        return TensorPreprocess(*params)
+
+    def _prepare(self, stat: FileStat) -> Outcome:
         """Runs in a decode worker: read once, hash, and decode only content not yet embedded."""
         try:
             with open(stat.path, "rb") as fh:
@@ -155,6 +188,16 @@ class Indexer:
         digest = content_hash(data)
         if self.store.is_embedded(digest, self.model.id):
             return LinkedFile(stat, digest)
+        if is_jpeg(data) and self._device_preprocess is not None:
+            try:
+                header = read_header(data, self.settings.max_image_megapixels)
+            except DecodeError as exc:
+                return FailedFile(stat, str(exc))
+            if header.image.format == "JPEG" and header.image.mode in {"RGB", "L"}:
+                return Encoded(stat, digest, header.meta, data)
+        return self._decode_on_cpu(stat, digest, data)
+
+    def _decode_on_cpu(self, stat: FileStat, digest: str, data: bytes) -> Prepared | FailedFile:
         try:
             decoded = decode_image(data, self._draft_size, self.settings.max_image_megapixels)
         except DecodeError as exc:
@@ -229,7 +272,7 @@ class Indexer:
         total = len(todo)
         done = 0
         batch = _Batch()
-        pending: deque[Future[Prepared | LinkedFile | FailedFile]] = deque()
+        pending: deque[Future[Outcome]] = deque()
         queue = iter(todo)
         with ThreadPoolExecutor(
             self.workers, thread_name_prefix="decode", initializer=_lower_thread_priority
@@ -243,7 +286,7 @@ class Indexer:
                 if not pending:
                     break
                 batch.add(pending.popleft().result())
-                if len(batch.prepared) >= self.batch_size or batch.other_count >= self.batch_size:
+                if batch.to_embed >= self.batch_size or batch.other_count >= self.batch_size:
                     done += self._flush(batch, summary)
                     batch = _Batch()
                     if progress:
@@ -251,6 +294,32 @@ class Indexer:
             done += self._flush(batch, summary)
             if progress:
                 progress(done, total)
+
+    def _decode_encoded_on_device(self, batch: _Batch) -> None:
+        """Turn the batch's JPEGs into device tensors; a JPEG the device decoder rejects goes
+        through the CPU decoder, which says what is wrong with it."""
+        preprocess = self._device_preprocess
+        assert preprocess is not None
+        items = batch.encoded
+        batch.encoded = []
+        device = self.embedder.device
+        orientations = [item.meta.orientation for item in items]
+        try:
+            pixels = list(decode_jpegs([i.data for i in items], orientations, device, preprocess))
+        except RuntimeError:
+            log.info("batch JPEG decode on %s failed; decoding one by one", device)
+            for item in items:
+                try:
+                    pixels = list(
+                        decode_jpegs([item.data], [item.meta.orientation], device, preprocess)
+                    )
+                except RuntimeError:
+                    batch.add(self._decode_on_cpu(item.stat, item.content_hash, item.data))
+                else:
+                    batch.add(Prepared(item.stat, item.content_hash, item.meta, pixels[0]))
+            return
+        for item, tensor in zip(items, pixels, strict=True):
+            batch.prepared.append(Prepared(item.stat, item.content_hash, item.meta, tensor))
 
     def _window(self) -> int:
         """How many files may be in flight: enough to keep the model fed; while the model is
@@ -263,6 +332,8 @@ class Indexer:
         if batch.size == 0:
             return 0
         embedded: list[EmbeddedFile] = []
+        if batch.encoded:
+            self._decode_encoded_on_device(batch)
         if batch.prepared:
             vectors = self.embedder.encode_images([item.pixels for item in batch.prepared])
             embedded = [
@@ -287,12 +358,15 @@ class Indexer:
 @dataclass
 class _Batch:
     prepared: list[Prepared] = field(default_factory=list)
+    encoded: list[Encoded] = field(default_factory=list)
     linked: list[LinkedFile] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
 
-    def add(self, item: Prepared | LinkedFile | FailedFile) -> None:
+    def add(self, item: Outcome) -> None:
         if isinstance(item, Prepared):
             self.prepared.append(item)
+        elif isinstance(item, Encoded):
+            self.encoded.append(item)
         elif isinstance(item, LinkedFile):
             self.linked.append(item)
         else:
@@ -303,5 +377,9 @@ class _Batch:
         return len(self.linked) + len(self.failed)
 
     @property
+    def to_embed(self) -> int:
+        return len(self.prepared) + len(self.encoded)
+
+    @property
     def size(self) -> int:
-        return len(self.prepared) + self.other_count
+        return self.to_embed + self.other_count

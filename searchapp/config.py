@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     decode_workers: int | None = Field(default=None, ge=1)
     max_image_megapixels: float = Field(default=180.0, gt=0)
     fast_jpeg_decode: bool = True
+    gpu_jpeg_decode: bool = True
 
     @property
     def database_path(self) -> Path:

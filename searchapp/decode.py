@@ -97,8 +97,16 @@ def register_optional_formats() -> None:
     pillow_heif.register_heif_opener()
 
 
-def decode_image(data: bytes, draft_size: int | None, max_megapixels: float) -> Decoded:
-    """Decode `data`; `draft_size` is the model's input size (None: always full decode)."""
+@dataclass(frozen=True)
+class Header:
+    """An image opened but not yet decoded: its metadata is known, its pixels are not."""
+
+    image: Image.Image
+    meta: ImageMeta
+
+
+def read_header(data: bytes, max_megapixels: float) -> Header:
+    """Open `data` lazily: format, size and EXIF, with the empty, non-image and bomb checks."""
     register_optional_formats()
     if not data:
         raise DecodeError("empty file (0 bytes)")
@@ -119,18 +127,29 @@ def decode_image(data: bytes, draft_size: int | None, max_megapixels: float) -> 
         )
     try:
         exif = image.getexif()
-        orientation = exif.get(EXIF_ORIENTATION)
-        meta = ImageMeta(
-            width=height if orientation in TRANSPOSED_ORIENTATIONS else width,
-            height=width if orientation in TRANSPOSED_ORIENTATIONS else height,
-            captured_at=_capture_time(exif),
-            camera=_camera(exif),
-            orientation=orientation if isinstance(orientation, int) else None,
-        )
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        raise DecodeError(f"corrupt image metadata: {exc}") from None
+    orientation = exif.get(EXIF_ORIENTATION)
+    transposed = orientation in TRANSPOSED_ORIENTATIONS
+    meta = ImageMeta(
+        width=height if transposed else width,
+        height=width if transposed else height,
+        captured_at=_capture_time(exif),
+        camera=_camera(exif),
+        orientation=orientation if isinstance(orientation, int) else None,
+    )
+    return Header(image, meta)
+
+
+def decode_image(data: bytes, draft_size: int | None, max_megapixels: float) -> Decoded:
+    """Decode `data`; `draft_size` is the model's input size (None: always full decode)."""
+    header = read_header(data, max_megapixels)
+    image = header.image
+    try:
         if draft_size and image.format == "JPEG" and image.mode in {"RGB", "L"}:
             image.draft(image.mode, (draft_size, draft_size))
         image.load()
         upright = ImageOps.exif_transpose(image) or image
-        return Decoded(_to_rgb(upright), meta)
+        return Decoded(_to_rgb(upright), header.meta)
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         raise DecodeError(f"corrupt or truncated image: {exc}") from None

@@ -92,6 +92,10 @@ class Embedder(Protocol):
     device: str
     precision: str
 
+    @property
+    def tensor_preprocess(self) -> tuple[int, tuple[float, ...], tuple[float, ...]] | None:
+        """(size, mean, std) when preprocessing can run on tensors (device decode), else None."""
+
     def preprocess(self, image: Image.Image) -> Any:
         """Turn one RGB image into the model's input (called from decode workers)."""
 

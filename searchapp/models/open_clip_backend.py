@@ -261,7 +261,7 @@ class OpenClipEmbedder:
 
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        pixels = torch.stack(list(batch)).to(device=self.device, dtype=self._dtype)
+        pixels = torch.stack([item.to(self.device) for item in batch]).to(dtype=self._dtype)
         with torch.inference_mode():
             return self._normalised(self._model.encode_image(pixels))
 
@@ -273,6 +273,25 @@ class OpenClipEmbedder:
         tokens = self._tokenizer(list(texts)).to(self.device)
         with torch.inference_mode():
             return self._normalised(self._model.encode_text(tokens))
+
+    @property
+    def tensor_preprocess(self) -> tuple[int, tuple[float, ...], tuple[float, ...]] | None:
+        """(size, mean, std) when preprocessing is open_clip's default (resize the shortest
+        side, centre crop, normalise), so it can be done on tensors; else None."""
+        steps = {type(step).__name__: step for step in getattr(self._preprocess, "transforms", [])}
+        resize, crop, normalize = (
+            steps.get("Resize"),
+            steps.get("CenterCrop"),
+            steps.get("Normalize"),
+        )
+        if resize is None or crop is None or normalize is None:
+            return None
+        size = resize.size if isinstance(resize.size, int) else None
+        if size is None and isinstance(resize.size, (list, tuple)) and len(resize.size) == 1:
+            size = int(resize.size[0])
+        if size is None or tuple(crop.size) != (size, size):
+            return None
+        return size, tuple(float(m) for m in normalize.mean), tuple(float(s) for s in normalize.std)
 
     def export_query_encoder(self, directory: Path) -> bool:
         """Save a TorchScript text encoder that later queries load without open_clip."""

@@ -20,6 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
 from indexer.device_decode import (
     TensorPreprocess,
     decode_jpegs,
@@ -36,6 +38,7 @@ from searchapp.store.records import FileStat
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 DECODE_NICENESS = 10
+PREPROCESS_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,17 @@ class Encoded:
     data: bytes
 
 
-Outcome = Prepared | Encoded | LinkedFile | FailedFile
+@dataclass(frozen=True)
+class Decoded:
+    """A picture decoded before the model had loaded; preprocessed once it has."""
+
+    stat: FileStat
+    content_hash: str
+    meta: ImageMeta
+    image: Image.Image
+
+
+Outcome = Prepared | Decoded | Encoded | LinkedFile | FailedFile
 
 
 @dataclass
@@ -133,6 +146,7 @@ class Indexer:
         self._loading_lock = threading.Lock()
         self._input_size = input_size
         self.workers = settings.decode_workers or default_workers()
+        self._late_preprocess: ThreadPoolExecutor | None = None
 
     def _start_loading(self) -> None:
         with self._loading_lock:
@@ -197,7 +211,11 @@ class Indexer:
                 return Encoded(stat, digest, header.meta, data)
         return self._decode_on_cpu(stat, digest, data)
 
-    def _decode_on_cpu(self, stat: FileStat, digest: str, data: bytes) -> Prepared | FailedFile:
+    def _decode_on_cpu(
+        self, stat: FileStat, digest: str, data: bytes
+    ) -> Prepared | Decoded | FailedFile:
+        """Decode; preprocess too once the model is loaded (before that, hand the picture
+        back, so workers keep decoding ahead instead of waiting for the model)."""
         try:
             decoded = decode_image(data, self._draft_size, self.settings.max_image_megapixels)
         except DecodeError as exc:
@@ -205,13 +223,20 @@ class Indexer:
         except Exception as exc:  # a decoder bug must cost one file, never the run
             log.exception("unexpected error decoding %s", stat.path)
             return FailedFile(stat, f"could not decode: {type(exc).__name__}: {exc}")
+        picture = Decoded(stat, digest, decoded.meta, decoded.image)
+        if not self._model_ready:
+            self._start_loading()
+            return picture
+        return self._preprocess(picture)
+
+    def _preprocess(self, picture: Decoded) -> Prepared | FailedFile:
         embedder = self.embedder  # a model that fails to load fails the run, not the file
         try:
-            pixels = embedder.preprocess(decoded.image)
+            pixels = embedder.preprocess(picture.image)
         except Exception as exc:
-            log.exception("unexpected error preprocessing %s", stat.path)
-            return FailedFile(stat, f"could not preprocess: {type(exc).__name__}: {exc}")
-        return Prepared(stat, digest, decoded.meta, pixels)
+            log.exception("unexpected error preprocessing %s", picture.stat.path)
+            return FailedFile(picture.stat, f"could not preprocess: {type(exc).__name__}: {exc}")
+        return Prepared(picture.stat, picture.content_hash, picture.meta, pixels)
 
     def _changed(
         self, roots: Sequence[str], summary: IndexSummary
@@ -274,9 +299,13 @@ class Indexer:
         batch = _Batch()
         pending: deque[Future[Outcome]] = deque()
         queue = iter(todo)
-        with ThreadPoolExecutor(
-            self.workers, thread_name_prefix="decode", initializer=_lower_thread_priority
-        ) as pool:
+        with (
+            ThreadPoolExecutor(
+                self.workers, thread_name_prefix="decode", initializer=_lower_thread_priority
+            ) as pool,
+            ThreadPoolExecutor(PREPROCESS_THREADS, thread_name_prefix="preprocess") as late,
+        ):
+            self._late_preprocess = late
             while True:
                 while len(pending) < self._window():
                     next_stat = next(queue, None)
@@ -325,13 +354,18 @@ class Indexer:
         """How many files may be in flight: enough to keep the model fed; while the model is
         still loading, more, so decoding gets ahead (decoded photos are small, ~0.6 MB)."""
         if not self._model_ready:
-            return self.batch_size * 4 + self.workers
+            return self.batch_size * 8 + self.workers
         return self.batch_size * 2 + self.workers
 
     def _flush(self, batch: _Batch, summary: IndexSummary) -> int:
         if batch.size == 0:
             return 0
         embedded: list[EmbeddedFile] = []
+        if batch.decoded:
+            pictures, batch.decoded = batch.decoded, []
+            assert self._late_preprocess is not None
+            for outcome in self._late_preprocess.map(self._preprocess, pictures):
+                batch.add(outcome)
         if batch.encoded:
             self._decode_encoded_on_device(batch)
         if batch.prepared:
@@ -358,6 +392,7 @@ class Indexer:
 @dataclass
 class _Batch:
     prepared: list[Prepared] = field(default_factory=list)
+    decoded: list[Decoded] = field(default_factory=list)
     encoded: list[Encoded] = field(default_factory=list)
     linked: list[LinkedFile] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
@@ -365,6 +400,8 @@ class _Batch:
     def add(self, item: Outcome) -> None:
         if isinstance(item, Prepared):
             self.prepared.append(item)
+        elif isinstance(item, Decoded):
+            self.decoded.append(item)
         elif isinstance(item, Encoded):
             self.encoded.append(item)
         elif isinstance(item, LinkedFile):
@@ -378,7 +415,7 @@ class _Batch:
 
     @property
     def to_embed(self) -> int:
-        return len(self.prepared) + len(self.encoded)
+        return len(self.prepared) + len(self.decoded) + len(self.encoded)
 
     @property
     def size(self) -> int:

@@ -34,7 +34,8 @@ def supported_extensions() -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A path that looks like an image but cannot be stat'ed or is not a regular file."""
+    """A path that looks like an image but cannot be stat'ed, is not a regular file, or has a name
+    that is not valid UTF-8 (then `path` shows the bad bytes escaped, as `\\xe9`)."""
 
     path: str
     reason: str
@@ -47,6 +48,11 @@ def _is_ignored_dir(name: str) -> bool:
 def _file_entry(path: str, extensions: frozenset[str]) -> FileStat | Unreadable | None:
     if os.path.splitext(path)[1].lower() not in extensions:
         return None
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in the name: the library cannot store it
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        return Unreadable(shown, "file name is not valid UTF-8; rename it to index it")
     try:
         st = os.stat(path)
     except FileNotFoundError:

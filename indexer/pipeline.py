@@ -28,7 +28,7 @@ from indexer.device_decode import (
     is_jpeg,
     nvidia_gpu_possible,
 )
-from indexer.scan import Unreadable, scan
+from indexer.scan import SkippedFolder, Unreadable, scan
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, decode_image, read_header
 from searchapp.models.base import Embedder
@@ -82,6 +82,7 @@ class IndexSummary:
     linked: int = 0
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped_folders: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -97,6 +98,7 @@ class IndexSummary:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
+            "skipped_folders": self.skipped_folders,
             "seconds": round(self.seconds, 3),
         }
 
@@ -147,6 +149,9 @@ class Indexer:
         self._input_size = input_size
         self.workers = settings.decode_workers or default_workers()
         self._late_preprocess: ThreadPoolExecutor | None = None
+        # While torch and the weights load (one busy core, holding the GIL), one decoder at a
+        # time uses the other core; more would only slow the load down by contending for the GIL.
+        self._decode_while_loading = threading.Semaphore(1)
 
     def _start_loading(self) -> None:
         with self._loading_lock:
@@ -194,6 +199,13 @@ class Indexer:
 
     def _prepare(self, stat: FileStat) -> Outcome:
         """Runs in a decode worker: read once, hash, and decode only content not yet embedded."""
+        limit_mb = self.settings.max_file_megabytes
+        if stat.size > limit_mb * 1e6:
+            return FailedFile(
+                stat,
+                f"refused: {stat.size / 1e6:.0f} MB is over the {limit_mb:.0f} MB limit for one "
+                "image file (SEARCHAPP_MAX_FILE_MEGABYTES)",
+            )
         try:
             with open(stat.path, "rb") as fh:
                 data = fh.read()
@@ -209,7 +221,10 @@ class Indexer:
                 return FailedFile(stat, str(exc))
             if header.image.format == "JPEG" and header.image.mode in {"RGB", "L"}:
                 return Encoded(stat, digest, header.meta, data)
-        return self._decode_on_cpu(stat, digest, data)
+        if self._model_ready:
+            return self._decode_on_cpu(stat, digest, data)
+        with self._decode_while_loading:
+            return self._decode_on_cpu(stat, digest, data)
 
     def _decode_on_cpu(
         self, stat: FileStat, digest: str, data: bytes
@@ -246,7 +261,11 @@ class Indexer:
         todo: list[FileStat] = []
         unreadable: list[FailedFile] = []
         seen: set[str] = set()
+        skipped: list[str] = []
         for entry in scan(roots):
+            if isinstance(entry, SkippedFolder):
+                skipped.append(entry.path.rstrip("/") + "/")
+                continue
             summary.scanned += 1
             seen.add(entry.path)
             previous = known.get(entry.path)
@@ -265,7 +284,12 @@ class Indexer:
                 summary.unchanged += 1
                 continue
             todo.append(entry)
-        gone = [path for path in known if path not in seen]
+        gone = [
+            path
+            for path in known
+            if path not in seen and not any(path.startswith(folder) for folder in skipped)
+        ]
+        summary.skipped_folders = [folder.rstrip("/") for folder in skipped]
         return todo, unreadable, gone
 
     def run(self, roots: Iterable[str], progress: ProgressCallback | None = None) -> IndexSummary:

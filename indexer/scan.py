@@ -41,6 +41,15 @@ class Unreadable:
     reason: str
 
 
+@dataclass(frozen=True)
+class SkippedFolder:
+    """A folder that could not be listed (unmounted, permission denied): what the library knows
+    under it is kept, not taken for deleted."""
+
+    path: str
+    reason: str
+
+
 def _is_ignored_dir(name: str) -> bool:
     return name.startswith(".") or name in IGNORED_DIR_NAMES
 
@@ -64,7 +73,7 @@ def _file_entry(path: str, extensions: frozenset[str]) -> FileStat | Unreadable 
     return FileStat(path, st.st_size, st.st_mtime_ns)
 
 
-def scan(roots: Iterable[str]) -> Iterator[FileStat | Unreadable]:
+def scan(roots: Iterable[str]) -> Iterator[FileStat | Unreadable | SkippedFolder]:
     """Yield every image-looking file under the roots (files may be given as roots too)."""
     extensions = supported_extensions()
     visited_dirs: set[tuple[int, int]] = set()
@@ -82,6 +91,7 @@ def scan(roots: Iterable[str]) -> Iterator[FileStat | Unreadable]:
                 st = os.stat(directory)
             except OSError as exc:
                 log.warning("skipping folder %s: %s", directory, exc.strerror or exc)
+                yield SkippedFolder(directory, str(exc.strerror or exc))
                 continue
             if (st.st_dev, st.st_ino) in visited_dirs:
                 continue
@@ -91,6 +101,7 @@ def scan(roots: Iterable[str]) -> Iterator[FileStat | Unreadable]:
                     children = sorted(entries, key=lambda e: e.name)
             except OSError as exc:
                 log.warning("skipping folder %s: %s", directory, exc.strerror or exc)
+                yield SkippedFolder(directory, str(exc.strerror or exc))
                 continue
             subdirs = []
             for child in children:

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     batch_size: int | None = Field(default=None, ge=1)
     decode_workers: int | None = Field(default=None, ge=1)
     max_image_megapixels: float = Field(default=180.0, gt=0)
+    max_file_megabytes: float = Field(default=512.0, gt=0)
     fast_jpeg_decode: bool = True
     gpu_jpeg_decode: bool = True
 

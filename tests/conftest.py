@@ -110,24 +110,26 @@ def cli(data_dir: Path) -> CliRunner:
     return run
 
 
+def run_searchapp(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> CliResult:
+    """`searchapp ARGS` in a subprocess, exactly as a user runs it, on `data_dir`."""
+    full_env = {**os.environ, **BASE_ENV, "SEARCHAPP_DATA_DIR": str(data_dir), **(env or {})}
+    done = subprocess.run(
+        [sys.executable, "-m", "searchapp", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
 @pytest.fixture
 def cli_process(data_dir: Path) -> CliRunner:
     """Run `searchapp` in a subprocess, exactly as a user does."""
 
     def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> CliResult:
-        full_env = {
-            **os.environ,
-            **BASE_ENV,
-            "SEARCHAPP_DATA_DIR": str(data_dir),
-            **(env or {}),
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "searchapp", *args],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            timeout=300,
-        )
-        return _checked(args, CliResult(done.returncode, done.stdout, done.stderr), check)
+        return _checked(args, run_searchapp(data_dir, *args, env=env), check)
 
     return run

@@ -10,8 +10,6 @@ import json
 import os
 import re
 import struct
-import subprocess
-import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import BASE_ENV, CliResult, TinyModel
+from tests.conftest import CliResult, TinyModel, run_searchapp
 from tests.photos import draw_photo, make_photo
 
 
@@ -161,15 +159,8 @@ def build_hostile_folder(root: Path) -> HostileFolder:
 
 
 def _run_cli(data_dir: Path, *args: str) -> CliResult:
-    """`searchapp ARGS` in a subprocess, as `cli_process` runs it, for a module-scoped fixture."""
-    done = subprocess.run(
-        [sys.executable, "-m", "searchapp", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **BASE_ENV, "SEARCHAPP_DATA_DIR": str(data_dir)},
-        timeout=120,  # a walk caught in the symlink loop would hang here
-    )
-    return CliResult(done.returncode, done.stdout, done.stderr)
+    # a walk caught in the symlink loop would hang: the timeout turns that into a failure
+    return run_searchapp(data_dir, *args, timeout=120)
 
 
 @dataclass(frozen=True)

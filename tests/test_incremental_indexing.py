@@ -8,12 +8,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import CliRunner, TinyModel
 from tests.photos import make_photo
 
 
-def _index(cli: CliRunner, folder: Path, *flags: str) -> dict[str, Any]:
-    summary: dict[str, Any] = json.loads(cli("index", str(folder), *flags, "--json").stdout)
+def _index(
+    cli: CliRunner, folder: Path, *flags: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    result = cli("index", str(folder), *flags, "--json", env=env)
+    summary: dict[str, Any] = json.loads(result.stdout)
     return summary
 
 
@@ -130,3 +135,38 @@ def test_indexing_a_second_folder_keeps_the_first(
     _index(cli, other)
 
     assert len(_paths(cli)) == 13
+
+
+def test_folder_that_cannot_be_listed_keeps_its_photos(
+    cli: CliRunner,
+    tiny_model: TinyModel,
+    photo_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _index(cli, photo_dir, *tiny_model.flags)
+    unlisted = photo_dir / "trip"
+    real_scandir = os.scandir
+
+    def scandir_failing_on_trip(path: Any = ".") -> Any:
+        if os.fspath(path) == str(unlisted):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir_failing_on_trip)
+    summary = _index(cli, photo_dir)
+
+    assert summary["removed"] == 0
+    assert summary["skipped_folders"] == [str(unlisted)]
+    assert len(_paths(cli)) == 12
+
+
+def test_oversized_file_is_refused_before_it_is_read(
+    cli: CliRunner, tiny_model: TinyModel, photo_dir: Path
+) -> None:
+    summary = _index(
+        cli, photo_dir, *tiny_model.flags, env={"SEARCHAPP_MAX_FILE_MEGABYTES": "0.001"}
+    )
+
+    assert summary["embedded"] == 0
+    assert len(summary["failed"]) == 12
+    assert all("SEARCHAPP_MAX_FILE_MEGABYTES" in f["reason"] for f in summary["failed"])

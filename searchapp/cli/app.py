@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -135,6 +136,12 @@ def index(
     for path in paths:
         if not path.exists():
             raise SearchAppError(f"No such file or folder: {path}")
+        try:
+            str(path.absolute()).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SearchAppError(
+                f"The path {os.fsencode(path)!r} is not valid UTF-8; rename it to index it."
+            ) from None
     settings = _settings(ctx)
     updates = {"batch_size": batch_size, "decode_workers": workers}
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})

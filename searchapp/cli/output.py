@@ -50,6 +50,10 @@ def print_summary(summary: IndexSummary, max_failures: int = 50) -> None:
         f"[{'red' if summary.failed else 'green'}]failed {len(summary.failed)}[/] "
         f"in {summary.seconds:.1f} s ({rate:.1f} images/s)"
     )
+    for folder in summary.skipped_folders:
+        console.print(
+            f"[yellow]Could not read the folder {folder}[/]; what was indexed under it is kept."
+        )
     if summary.failed:
         table = Table(title="Failed files", show_edge=False, pad_edge=False, title_justify="left")
         table.add_column("path", overflow="fold")

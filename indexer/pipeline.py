@@ -17,10 +17,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
-
-from PIL import Image
 
 from indexer.device_decode import (
     TensorPreprocess,
@@ -28,79 +24,18 @@ from indexer.device_decode import (
     is_jpeg,
     nvidia_gpu_possible,
 )
+from indexer.records import Batch, Decoded, Encoded, IndexSummary, Outcome, Prepared
 from indexer.scan import SkippedFolder, Unreadable, scan
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, decode_image, read_header
 from searchapp.models.base import Embedder
-from searchapp.store import EmbeddedFile, FailedFile, ImageMeta, LinkedFile, Store, StoredModel
+from searchapp.store import EmbeddedFile, FailedFile, LinkedFile, Store, StoredModel
 from searchapp.store.records import FileStat
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 DECODE_NICENESS = 10
 PREPROCESS_THREADS = 2
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A decoded, preprocessed image waiting for the model."""
-
-    stat: FileStat
-    content_hash: str
-    meta: ImageMeta
-    pixels: Any
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """A JPEG left encoded, to be decoded in its batch on the model's device."""
-
-    stat: FileStat
-    content_hash: str
-    meta: ImageMeta
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """A picture decoded before the model had loaded; preprocessed once it has."""
-
-    stat: FileStat
-    content_hash: str
-    meta: ImageMeta
-    image: Image.Image
-
-
-Outcome = Prepared | Decoded | Encoded | LinkedFile | FailedFile
-
-
-@dataclass
-class IndexSummary:
-    scanned: int = 0
-    unchanged: int = 0
-    embedded: int = 0
-    linked: int = 0
-    removed: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped_folders: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def indexed(self) -> int:
-        return self.embedded + self.linked
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "scanned": self.scanned,
-            "indexed": self.indexed,
-            "embedded": self.embedded,
-            "linked": self.linked,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
-            "skipped_folders": self.skipped_folders,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def content_hash(data: bytes) -> str:
@@ -127,9 +62,10 @@ def _lower_thread_priority() -> None:
 class Indexer:
     """Indexes folders into `store` with `model`.
 
-    The embedder is loaded only if some file needs it, and then in the background: decode workers
-    start on the photos while torch, open_clip and the weights load, and wait for the model only
-    to preprocess. `input_size` (from the architecture) sets the reduced-scale JPEG decode.
+    The embedder is loaded only if some file needs it, and then in the background: a decode worker
+    goes on decoding photos while torch, open_clip and the weights load, and what it decoded is
+    preprocessed once they have. `input_size` (from the architecture) sets the reduced-scale JPEG
+    decode without waiting for the model.
     """
 
     def __init__(
@@ -320,7 +256,7 @@ class Indexer:
             return
         total = len(todo)
         done = 0
-        batch = _Batch()
+        batch = Batch()
         pending: deque[Future[Outcome]] = deque()
         queue = iter(todo)
         with (
@@ -341,14 +277,14 @@ class Indexer:
                 batch.add(pending.popleft().result())
                 if batch.to_embed >= self.batch_size or batch.other_count >= self.batch_size:
                     done += self._flush(batch, summary)
-                    batch = _Batch()
+                    batch = Batch()
                     if progress:
                         progress(done, total)
             done += self._flush(batch, summary)
             if progress:
                 progress(done, total)
 
-    def _decode_encoded_on_device(self, batch: _Batch) -> None:
+    def _decode_encoded_on_device(self, batch: Batch) -> None:
         """Turn the batch's JPEGs into device tensors; a JPEG the device decoder rejects goes
         through the CPU decoder, which says what is wrong with it."""
         preprocess = self._device_preprocess
@@ -381,7 +317,7 @@ class Indexer:
             return self.batch_size * 8 + self.workers
         return self.batch_size * 2 + self.workers
 
-    def _flush(self, batch: _Batch, summary: IndexSummary) -> int:
+    def _flush(self, batch: Batch, summary: IndexSummary) -> int:
         if batch.size == 0:
             return 0
         embedded: list[EmbeddedFile] = []
@@ -411,36 +347,3 @@ class Indexer:
             len(batch.failed),
         )
         return batch.size
-
-
-@dataclass
-class _Batch:
-    prepared: list[Prepared] = field(default_factory=list)
-    decoded: list[Decoded] = field(default_factory=list)
-    encoded: list[Encoded] = field(default_factory=list)
-    linked: list[LinkedFile] = field(default_factory=list)
-    failed: list[FailedFile] = field(default_factory=list)
-
-    def add(self, item: Outcome) -> None:
-        if isinstance(item, Prepared):
-            self.prepared.append(item)
-        elif isinstance(item, Decoded):
-            self.decoded.append(item)
-        elif isinstance(item, Encoded):
-            self.encoded.append(item)
-        elif isinstance(item, LinkedFile):
-            self.linked.append(item)
-        else:
-            self.failed.append(item)
-
-    @property
-    def other_count(self) -> int:
-        return len(self.linked) + len(self.failed)
-
-    @property
-    def to_embed(self) -> int:
-        return len(self.prepared) + len(self.decoded) + len(self.encoded)
-
-    @property
-    def size(self) -> int:
-        return self.to_embed + self.other_count

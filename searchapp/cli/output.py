@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from indexer.pipeline import IndexSummary
+    from indexer.records import IndexSummary
     from searchapp.search import SearchResult
 
 console = Console()

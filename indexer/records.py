@@ -1,0 +1,108 @@
+"""What the pipeline's stages hand each other, and what a run reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from searchapp.store import FailedFile, ImageMeta, LinkedFile
+from searchapp.store.records import FileStat
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decoded, preprocessed image waiting for the model."""
+
+    stat: FileStat
+    content_hash: str
+    meta: ImageMeta
+    pixels: Any
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A JPEG left encoded, to be decoded in its batch on the model's device."""
+
+    stat: FileStat
+    content_hash: str
+    meta: ImageMeta
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A picture decoded before the model had loaded; preprocessed once it has."""
+
+    stat: FileStat
+    content_hash: str
+    meta: ImageMeta
+    image: Image.Image
+
+
+Outcome = Prepared | Decoded | Encoded | LinkedFile | FailedFile
+
+
+@dataclass
+class IndexSummary:
+    scanned: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    linked: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped_folders: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def indexed(self) -> int:
+        return self.embedded + self.linked
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scanned": self.scanned,
+            "indexed": self.indexed,
+            "embedded": self.embedded,
+            "linked": self.linked,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
+            "skipped_folders": self.skipped_folders,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class Batch:
+    """The outcomes gathered for one model call and one store transaction."""
+
+    prepared: list[Prepared] = field(default_factory=list)
+    decoded: list[Decoded] = field(default_factory=list)
+    encoded: list[Encoded] = field(default_factory=list)
+    linked: list[LinkedFile] = field(default_factory=list)
+    failed: list[FailedFile] = field(default_factory=list)
+
+    def add(self, item: Outcome) -> None:
+        if isinstance(item, Prepared):
+            self.prepared.append(item)
+        elif isinstance(item, Decoded):
+            self.decoded.append(item)
+        elif isinstance(item, Encoded):
+            self.encoded.append(item)
+        elif isinstance(item, LinkedFile):
+            self.linked.append(item)
+        else:
+            self.failed.append(item)
+
+    @property
+    def other_count(self) -> int:
+        return len(self.linked) + len(self.failed)
+
+    @property
+    def to_embed(self) -> int:
+        return len(self.prepared) + len(self.decoded) + len(self.encoded)
+
+    @property
+    def size(self) -> int:
+        return self.to_embed + self.other_count

@@ -1,23 +1,33 @@
-"""Bring a database to the newest schema with Alembic, on the Store's own connection."""
+"""Bring a database to the newest schema with Alembic, on the Store's own connection.
+
+Alembic is imported only when the database is behind: `HEAD_REVISION` names the newest migration
+(a test keeps it equal to Alembic's head), so opening a current library costs one query.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
+HEAD_REVISION = "0001_initial"
+
+
+def current_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if value is None else str(value)
 
 
 def upgrade_to_head(conn: Connection) -> None:
+    if current_revision(conn) == HEAD_REVISION:
+        return
     from alembic import command
     from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
     config = Config(str(ALEMBIC_INI))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    if MigrationContext.configure(conn).get_current_revision() == head:
-        return
     config.attributes["connection"] = conn
     command.upgrade(config, "head")

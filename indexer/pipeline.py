@@ -256,6 +256,8 @@ class Indexer:
             return
         total = len(todo)
         done = 0
+        if progress:
+            progress(done, total)
         batch = Batch()
         pending: deque[Future[Outcome]] = deque()
         queue = iter(todo)

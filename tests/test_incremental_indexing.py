@@ -170,3 +170,17 @@ def test_oversized_file_is_refused_before_it_is_read(
     assert summary["embedded"] == 0
     assert len(summary["failed"]) == 12
     assert all("SEARCHAPP_MAX_FILE_MEGABYTES" in f["reason"] for f in summary["failed"])
+
+
+def test_heic_photos_are_indexed_when_pillow_heif_is_installed(
+    cli: CliRunner, tiny_model: TinyModel, tmp_path: Path
+) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    folder = tmp_path / "phone"
+    make_photo(folder / "IMG_0001.HEIC", seed=5)
+
+    summary = _index(cli, folder, *tiny_model.flags)
+
+    assert (summary["embedded"], summary["failed"]) == (1, [])
+    assert _paths(cli) == {str(folder / "IMG_0001.HEIC")}

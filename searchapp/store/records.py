@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -78,4 +78,3 @@ class FileHit:
     height: int
     captured_at: str | None
     camera: str | None
-    score: float = field(default=0.0)

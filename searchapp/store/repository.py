@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import and_, create_engine, delete, event, func, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
@@ -299,12 +299,6 @@ class Store:
             if dropped.rowcount:
                 self._bump_generation(conn)
             return int(dropped.rowcount)
-
-    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(files).where(files.c.path == path).values(size=size, mtime_ns=mtime_ns)
-            )
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -102,3 +102,15 @@ def test_second_query_uses_the_saved_encoder_and_ranks_the_same(
     assert len(saved) == 1
     assert second == first
     _assert_same_ranking(second, indexed, scores)
+
+
+def test_a_damaged_saved_encoder_falls_back_to_the_model(
+    cli: CliRunner, indexed: list[Path], data_dir: Path
+) -> None:
+    first = json.loads(cli("search", "a red circle", "--json", env=EXACT).stdout)
+    (saved,) = (data_dir / "query-encoders").glob("*/text-encoder.pt")
+    saved.write_bytes(b"not a torchscript archive")
+
+    again = cli("search", "a red circle", "--json", env=EXACT)
+
+    assert json.loads(again.stdout) == first

@@ -64,8 +64,9 @@ class Indexer:
 
     The embedder is loaded only if some file needs it, and then in the background: a decode worker
     goes on decoding photos while torch, open_clip and the weights load, and what it decoded is
-    preprocessed once they have. `input_size` (from the architecture) sets the reduced-scale JPEG
-    decode without waiting for the model.
+    preprocessed once they have. `input_size` reads the model's input size from its architecture,
+    so the reduced-scale JPEG decode need not wait for the model; it is called only if some file
+    needs decoding, so a no-op re-index never looks at the model at all.
     """
 
     def __init__(
@@ -74,7 +75,7 @@ class Indexer:
         load_embedder: Callable[[], Embedder],
         model: StoredModel,
         settings: Settings,
-        input_size: int | None = None,
+        input_size: Callable[[], int | None] | None = None,
     ) -> None:
         self.store = store
         self.model = model
@@ -114,11 +115,12 @@ class Indexer:
             return self.settings.batch_size
         return default_batch_size(self.embedder.device if self._model_ready else "cpu")
 
-    @property
+    @functools.cached_property
     def _draft_size(self) -> int | None:
         if not self.settings.fast_jpeg_decode:
             return None
-        return self._input_size or self.embedder.input_size
+        known = self._input_size() if self._input_size is not None else None
+        return known or self.embedder.input_size
 
     @functools.cached_property
     def _device_preprocess(self) -> TensorPreprocess | None:

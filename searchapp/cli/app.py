@@ -156,7 +156,7 @@ def index(
             lambda: library.load_for_indexing(stored),
             stored,
             settings,
-            input_size=library.input_size(stored),
+            input_size=lambda: library.input_size(stored),
         )
         if as_json:
             summary = indexer.run([str(p) for p in paths])

@@ -78,3 +78,65 @@ library_state = Table(
     Column("key", String, primary_key=True),
     Column("value", String, nullable=False),
 )
+
+vocabularies = Table(
+    "vocabularies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("labels_json", Text, nullable=False),
+    Column("templates_json", Text, nullable=False),
+    Column("threshold", Float),
+    Column("top_k", Integer, nullable=False),
+    Column("source", String),
+    Column("updated_at", Float, nullable=False),
+)
+
+label_embeddings = Table(
+    "label_embeddings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "vocabulary_id", Integer, ForeignKey("vocabularies.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("fingerprint", String, nullable=False),
+    Column("family", String, nullable=False),
+    Column("logit_scale", Float, nullable=False),
+    Column("logit_bias", Float),
+    Column("vectors", LargeBinary, nullable=False),
+    UniqueConstraint("vocabulary_id", "model_id", name="uq_label_embeddings_vocabulary_model"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column(
+        "vocabulary_id",
+        Integer,
+        ForeignKey("vocabularies.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "embedding_id", Integer, ForeignKey("embeddings.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("label", String, primary_key=True),
+    Column("score", Float, nullable=False),
+    Index("ix_tags_label", "label"),
+    Index("ix_tags_embedding_id", "embedding_id"),
+)
+
+tag_coverage = Table(
+    "tag_coverage",
+    metadata,
+    Column(
+        "vocabulary_id",
+        Integer,
+        ForeignKey("vocabularies.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "embedding_id", Integer, ForeignKey("embeddings.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Index("ix_tag_coverage_embedding_id", "embedding_id"),
+)

@@ -1,9 +1,9 @@
-"""A progress bar for indexing: files done, files/s and time left."""
+"""Progress bars for long commands: items done, rate and time left."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from rich.progress import (
     BarColumn,
@@ -18,9 +18,10 @@ from searchapp.cli.output import error_console
 
 
 @contextmanager
-def index_progress() -> Iterator[Callable[[int, int], None]]:
+def counting_progress(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar with done/total, rate and time left; yields `update(done, total)`."""
     columns = (
-        TextColumn("Indexing"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
@@ -28,11 +29,15 @@ def index_progress() -> Iterator[Callable[[int, int], None]]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=error_console, transient=False) as progress:
-        task = progress.add_task("index", total=None, rate="")
+        task = progress.add_task(label, total=None, rate="")
 
         def update(done: int, total: int) -> None:
             speed = progress.tasks[task].speed
-            rate = f"{speed:.1f} files/s" if speed else ""
+            rate = f"{speed:.1f} {unit}" if speed else ""
             progress.update(task, completed=done, total=total, rate=rate)
 
         yield update
+
+
+def index_progress() -> AbstractContextManager[Callable[[int, int], None]]:
+    return counting_progress("Indexing", "files/s")

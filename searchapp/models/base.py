@@ -83,6 +83,18 @@ def checkpoint_fingerprint(path: Path) -> str:
     return f"{CHECKPOINT_PREFIX}{digest.hexdigest()}"
 
 
+@dataclass(frozen=True)
+class ZeroShotScoring:
+    """How a model turns cosine similarities into label scores.
+
+    `clip`: softmax over the vocabulary of `logit_scale · cos` (scores sum to 1 across labels).
+    `siglip`: sigmoid of `logit_scale · cos + logit_bias`, each label on its own."""
+
+    family: str
+    logit_scale: float
+    logit_bias: float | None
+
+
 class Embedder(Protocol):
     """A loaded model that turns images and texts into L2-normalised float32 vectors."""
 
@@ -107,6 +119,9 @@ class Embedder(Protocol):
 
     def export_query_encoder(self, directory: Path) -> bool:
         """Save a fast-loading text encoder for later queries; False when not supported."""
+
+    def zero_shot_scoring(self) -> ZeroShotScoring:
+        """The model's own constants for turning similarities into label scores."""
 
     def unload(self) -> None:
         """Release the weights (and device memory)."""

@@ -18,6 +18,7 @@ from searchapp.errors import ModelNotFoundError, SearchAppError, WeightsUnavaila
 from searchapp.models.base import (
     ModelIdentity,
     ModelSpec,
+    ZeroShotScoring,
     checkpoint_fingerprint,
     config_hash,
 )
@@ -215,6 +216,40 @@ class OpenClipBackend:
         return OpenClipEmbedder(identity, model, preprocess, tokenizer, device, precision, clean)
 
 
+def encode_text_up_to_end(model: Any, tokens: Any) -> Any:
+    """`model.encode_text(tokens)`, run only over the positions up to the longest text's end.
+
+    With a causal mask and end-of-text pooling, positions after the end token never reach it, so
+    the result is the same; short prompts (tag labels) cost a fraction of the full context.
+    Models without that structure run `encode_text` as it is."""
+    import torch
+    from open_clip.transformer import text_global_pool
+
+    pool = getattr(model, "text_pool_type", None)
+    needed = ("token_embedding", "positional_embedding", "transformer", "ln_final")
+    if (
+        pool not in ("argmax", "eos")
+        or getattr(model, "attn_mask", None) is None
+        or not all(hasattr(model, name) for name in needed)
+    ):
+        return model.encode_text(tokens)
+    eos_id = getattr(model, "text_eos_id", None)
+    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos_id).int().argmax(dim=-1)
+    length = int(ends.max()) + 1
+    if length >= tokens.shape[1]:
+        return model.encode_text(tokens)
+    short = tokens[:, :length]
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(short).to(cast_dtype)
+    x = x + model.positional_embedding[:length].to(cast_dtype)
+    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+    x = text_global_pool(model.ln_final(x), short, pool, eos_token_id=eos_id)
+    projection = model.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+
+
 class OpenClipEmbedder:
     """A loaded open_clip model; vectors come out as L2-normalised float32."""
 
@@ -272,7 +307,16 @@ class OpenClipEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         tokens = self._tokenizer(list(texts)).to(self.device)
         with torch.inference_mode():
-            return self._normalised(self._model.encode_text(tokens))
+            return self._normalised(encode_text_up_to_end(self._model, tokens))
+
+    def zero_shot_scoring(self) -> ZeroShotScoring:
+        model = self._model
+        scale = getattr(model, "logit_scale", None)
+        scale_value = 100.0 if scale is None else float(scale.detach().float().exp())
+        bias = getattr(model, "logit_bias", None)
+        if bias is None:
+            return ZeroShotScoring("clip", scale_value, None)
+        return ZeroShotScoring("siglip", scale_value, float(bias.detach().float()))
 
     @property
     def tensor_preprocess(self) -> tuple[int, tuple[float, ...], tuple[float, ...]] | None:

@@ -1,0 +1,1 @@
+"""Zero-shot tagging: label vocabularies scored against the stored image vectors."""

@@ -80,7 +80,9 @@ def ensemble_label_vectors(
     return normalised
 
 
-def _fingerprint(model: StoredModel, labels: Sequence[str], templates: Sequence[str]) -> str:
+def label_bank_fingerprint(
+    model: StoredModel, labels: Sequence[str], templates: Sequence[str]
+) -> str:
     payload = json.dumps([model.identity.key, list(labels), list(templates)], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -139,7 +141,7 @@ class Tagger:
     ) -> LabelBank:
         """Label embeddings for the library's model: from the store's cache when current,
         else computed with the model (and cached when the vocabulary is stored)."""
-        fingerprint = _fingerprint(self.model, labels, templates)
+        fingerprint = label_bank_fingerprint(self.model, labels, templates)
         if vocabulary_id is not None:
             cached = self.tag_store.label_bank(vocabulary_id, self.model.id)
             if cached is not None and cached.fingerprint == fingerprint:

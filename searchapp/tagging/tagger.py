@@ -66,13 +66,19 @@ def ensemble_label_vectors(
     labels: Sequence[str],
     templates: Sequence[str],
 ) -> NDArray[np.float32]:
-    """Each label's embedding: the re-normalised mean of its unit prompt embeddings."""
+    """Each label's embedding: the re-normalised mean of its unit prompt embeddings.
+
+    Prompts are encoded shortest first, so each batch is padded only to its own longest text."""
     prompts = [template.replace("{}", label) for label in labels for template in templates]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     parts = [
-        encode_texts(prompts[start : start + PROMPT_BATCH])
+        encode_texts([prompts[i] for i in order[start : start + PROMPT_BATCH]])
         for start in range(0, len(prompts), PROMPT_BATCH)
     ]
-    per_prompt = np.concatenate(parts).reshape(len(labels), len(templates), -1)
+    encoded = np.concatenate(parts)
+    in_order = np.empty_like(encoded)
+    in_order[np.asarray(order, dtype=np.int64)] = encoded
+    per_prompt = in_order.reshape(len(labels), len(templates), -1)
     mean = per_prompt.mean(axis=1)
     normalised: NDArray[np.float32] = (
         mean / np.linalg.norm(mean, axis=1, keepdims=True).clip(min=1e-12)

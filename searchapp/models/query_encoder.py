@@ -25,6 +25,8 @@ import numpy as np
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from searchapp.models.base import TextEncoder
+
 log = logging.getLogger(__name__)
 TEXT_MODULE = "text-encoder.pt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -102,14 +104,50 @@ def _without_visual(model: Any) -> Any:
         model.visual = visual
 
 
+def _agreement_needed(model: Any) -> float:
+    """Cosine a saved encoder must reach against the live model: fp32 models must agree to
+    rounding; bf16/fp16 ones are compared with a float32 copy's output, so allow their noise."""
+    import torch
+
+    dtype = next(model.parameters()).dtype
+    return 0.9999 if dtype == torch.float32 else 0.995
+
+
+def _export_numpy(
+    model: Any, tokenizer: Any, encode: Any, tokenizer_settings: dict[str, Any], directory: Path
+) -> bool:
+    from searchapp.models import numpy_text_tower
+    from searchapp.models.clip_tokenizer import SUPPORTED_CLEAN, ClipTokenizer, open_clip_bpe_path
+
+    bpe = open_clip_bpe_path()
+    extracted = numpy_text_tower.extract(model)
+    if bpe is None or extracted is None or tokenizer_settings["clean"] not in SUPPORTED_CLEAN:
+        return False
+    config, weights = extracted
+    config = {**config, **tokenizer_settings}
+    standalone = ClipTokenizer(bpe, config["context_length"], config["clean"])
+    if not np.array_equal(standalone(list(CHECK_TEXTS)), tokenizer(list(CHECK_TEXTS)).numpy()):
+        return False
+    tower = numpy_text_tower.NumpyTextTower(config, weights, standalone)
+    agreement = np.sum(tower.encode_texts(CHECK_TEXTS) * encode(list(CHECK_TEXTS)), axis=1)
+    if float(np.min(agreement)) < _agreement_needed(model):
+        log.info("NumPy text tower disagrees with the model (%s); not saving it", agreement)
+        return False
+    numpy_text_tower.save(directory, config, weights)
+    return True
+
+
 def export_text_encoder(
     model: Any, tokenizer: Any, encode: Any, tokenizer_settings: dict[str, Any], directory: Path
 ) -> bool:
-    """Trace and save the text tower; `encode(texts)` is the live model's text encoder."""
+    """Save a fast text encoder, verified against `encode(texts)`, the live model's: the NumPy
+    tower when the architecture is the standard one, else a TorchScript trace."""
     import torch
 
     if type(tokenizer).__name__ != "SimpleTokenizer":
         return False
+    if _export_numpy(model, tokenizer, encode, tokenizer_settings, directory):
+        return True
     standalone = _standalone_tokenizer(tokenizer_settings)
     if standalone is None:
         return False
@@ -123,7 +161,7 @@ def export_text_encoder(
     expected = encode(list(CHECK_TEXTS))
     with torch.no_grad():
         actual = traced(tokens).numpy()
-    if float(np.min(np.sum(expected * actual, axis=1))) < 0.9999:
+    if float(np.min(np.sum(expected * actual, axis=1))) < _agreement_needed(model):
         log.info("traced text encoder disagrees with the model; not saving it")
         return False
     directory.mkdir(parents=True, exist_ok=True)
@@ -150,7 +188,12 @@ class TracedTextEncoder:
         return np.ascontiguousarray(features.numpy(), dtype=np.float32)
 
 
-def load_text_encoder(directory: Path) -> TracedTextEncoder | None:
+def load_text_encoder(directory: Path) -> TextEncoder | None:
+    from searchapp.models import numpy_text_tower
+
+    tower = numpy_text_tower.load(directory)
+    if tower is not None:
+        return tower
     module_path = directory / TEXT_MODULE
     if not module_path.is_file():
         return None

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
-HEAD_REVISION = "0002_tagging"
+HEAD_REVISION = "0003_watch"
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -23,6 +23,13 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def upgrade_to_head(conn: Connection) -> None:
+    if current_revision(conn) == HEAD_REVISION:
+        return
+    # The whole upgrade is one SQLite transaction, taken with the write lock at once: a process
+    # killed mid-way leaves the schema as it was (SQLite's DDL is transactional, though the
+    # driver would otherwise run it outside one), and a second process opening the same library
+    # (an indexer and a reader started together) waits, then finds it upgraded.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
     if current_revision(conn) == HEAD_REVISION:
         return
     from alembic import command

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from searchapp.models.base import ModelIdentity
+from searchapp.store.indexer_status import IndexerStatusTable
 from searchapp.store.migrate import upgrade_to_head
 from searchapp.store.records import (
     EmbeddedFile,
@@ -23,6 +24,7 @@ from searchapp.store.records import (
     LinkedFile,
     StoredModel,
 )
+from searchapp.store.roots import LibraryRoots
 from searchapp.store.schema import embeddings, files, images, library_state, models
 
 BUSY_TIMEOUT_MS = 30_000
@@ -62,6 +64,8 @@ class Store:
         event.listen(self.engine, "connect", _set_sqlite_pragmas)
         with self.engine.begin() as conn:
             upgrade_to_head(conn)
+        self.roots = LibraryRoots(self.engine)
+        self.indexer_status = IndexerStatusTable(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -303,9 +307,9 @@ class Store:
     # -- reading ----------------------------------------------------------------------------
 
     def iter_vectors(
-        self, model_id: int, dim: int, chunk: int = 20_000
+        self, model_id: int, dim: int, chunk: int = 20_000, after_id: int = 0
     ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
-        last_id = 0
+        last_id = after_id
         with self.engine.connect() as conn:
             while True:
                 rows = conn.execute(

@@ -140,3 +140,50 @@ tag_coverage = Table(
     ),
     Index("ix_tag_coverage_embedding_id", "embedding_id"),
 )
+
+# -- background indexer (migration 0003_watch) ------------------------------------------------
+# Triggers on `embeddings` (after delete, after update of vector) bump library_state
+# 'vectors_removed', so a reader holding a vector index knows when adding new rows is enough.
+
+library_roots = Table(
+    "library_roots",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", String, nullable=False, unique=True),
+    Column("added_at", Float, nullable=False),
+)
+
+ignore_patterns = Table(
+    "ignore_patterns",
+    metadata,
+    Column("pattern", String, primary_key=True),
+    Column("added_at", Float, nullable=False),
+)
+
+indexer_status = Table(
+    "indexer_status",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("state", String, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("queue_length", Integer, nullable=False),
+    Column("rate", Float, nullable=False),
+    Column("indexed", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("last_full_scan_at", Float),
+    Column("last_full_scan_seconds", Float),
+    Column("message", Text),
+)
+
+indexer_errors = Table(
+    "indexer_errors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("path", String),
+    Column("reason", Text, nullable=False),
+)

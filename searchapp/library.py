@@ -19,6 +19,7 @@ from searchapp.models.registry import get_backend, load_embedder
 from searchapp.store import Store, StoredModel
 
 if TYPE_CHECKING:
+    from searchapp.live_index import LiveVectorIndex
     from searchapp.models.base import Embedder, TextEncoder
     from searchapp.vectors import VectorIndex
 
@@ -30,6 +31,7 @@ class Library:
         self.settings = settings
         self.store = Store(settings.database_path)
         self._embedder: Embedder | None = None
+        self._live_index: LiveVectorIndex | None = None
 
     def close(self) -> None:
         if self._embedder is not None:
@@ -148,6 +150,13 @@ class Library:
         return embedder
 
     def vector_index(self, model: StoredModel) -> VectorIndex:
-        from searchapp.vectors import load_current
+        """Current for the store as it is now; a process that asks again only pays for what
+        changed (see `LiveVectorIndex`)."""
+        return self.live_index(model).current()
 
-        return load_current(self.store, model, self.settings.vectors_dir)
+    def live_index(self, model: StoredModel) -> LiveVectorIndex:
+        from searchapp.live_index import LiveVectorIndex
+
+        if self._live_index is None or self._live_index.model.id != model.id:
+            self._live_index = LiveVectorIndex(self.store, model, self.settings.vectors_dir)
+        return self._live_index

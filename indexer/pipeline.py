@@ -24,6 +24,7 @@ from indexer.device_decode import (
     is_jpeg,
     nvidia_gpu_possible,
 )
+from indexer.ignore import IgnoreRules
 from indexer.records import Batch, Decoded, Encoded, IndexSummary, Outcome, Prepared
 from indexer.scan import SkippedFolder, Unreadable, scan
 from searchapp.config import Settings
@@ -67,6 +68,9 @@ class Indexer:
     preprocessed once they have. `input_size` reads the model's input size from its architecture,
     so the reduced-scale JPEG decode need not wait for the model; it is called only if some file
     needs decoding, so a no-op re-index never looks at the model at all.
+
+    `should_stop` is asked after each batch is written: when it says yes, the run ends there
+    (the background indexer's graceful shutdown); what was committed stays.
     """
 
     def __init__(
@@ -76,8 +80,12 @@ class Indexer:
         model: StoredModel,
         settings: Settings,
         input_size: Callable[[], int | None] | None = None,
+        ignore: IgnoreRules | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        self.ignore = ignore
+        self._should_stop = should_stop or (lambda: False)
         self.model = model
         self.settings = settings
         self._load_embedder = load_embedder
@@ -97,6 +105,10 @@ class Indexer:
             loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
             self._loading = loader.submit(self._load_embedder)
             loader.shutdown(wait=False)
+
+    def preload(self) -> None:
+        """Start loading the model now, in the background, rather than at the first photo."""
+        self._start_loading()
 
     @property
     def embedder(self) -> Embedder:
@@ -200,7 +212,7 @@ class Indexer:
         unreadable: list[FailedFile] = []
         seen: set[str] = set()
         skipped: list[str] = []
-        for entry in scan(roots):
+        for entry in scan(roots, self.ignore):
             if isinstance(entry, SkippedFolder):
                 skipped.append(entry.path.rstrip("/") + "/")
                 continue
@@ -229,6 +241,11 @@ class Indexer:
         ]
         summary.skipped_folders = [folder.rstrip("/") for folder in skipped]
         return todo, unreadable, gone
+
+    def changes(self, roots: Iterable[str]) -> tuple[list[FileStat], list[FailedFile], list[str]]:
+        """A scan only: files under `roots` to (re)read, files that cannot be read, and known
+        paths that are gone."""
+        return self._changed([os.path.abspath(r) for r in roots], IndexSummary())
 
     def run(self, roots: Iterable[str], progress: ProgressCallback | None = None) -> IndexSummary:
         started = time.perf_counter()
@@ -284,6 +301,11 @@ class Indexer:
                     batch = Batch()
                     if progress:
                         progress(done, total)
+                    if self._should_stop():
+                        log.info("stopping after the batch in flight (%d of %d done)", done, total)
+                        for future in pending:
+                            future.cancel()
+                        return
             done += self._flush(batch, summary)
             if progress:
                 progress(done, total)

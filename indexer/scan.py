@@ -1,5 +1,6 @@
 """Walk photo folders: image files by extension, their stat, nothing read. Symlinked folders are
-followed once each, so a symlink loop cannot hang the walk."""
+followed once each, so a symlink loop cannot hang the walk; ignored names (`indexer.ignore`:
+hidden files and folders, thumbnail caches, trash) are not entered."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from indexer.ignore import IgnoreRules
 from searchapp.store.records import FileStat
 
 log = logging.getLogger(__name__)
@@ -17,7 +19,6 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 )
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
-IGNORED_DIR_NAMES = frozenset({"@eaDir", "__MACOSX", "node_modules", "$RECYCLE.BIN"})
 
 
 def heif_supported() -> bool:
@@ -50,10 +51,6 @@ class SkippedFolder:
     reason: str
 
 
-def _is_ignored_dir(name: str) -> bool:
-    return name.startswith(".") or name in IGNORED_DIR_NAMES
-
-
 def _file_entry(path: str, extensions: frozenset[str]) -> FileStat | Unreadable | None:
     if os.path.splitext(path)[1].lower() not in extensions:
         return None
@@ -73,9 +70,13 @@ def _file_entry(path: str, extensions: frozenset[str]) -> FileStat | Unreadable 
     return FileStat(path, st.st_size, st.st_mtime_ns)
 
 
-def scan(roots: Iterable[str]) -> Iterator[FileStat | Unreadable | SkippedFolder]:
-    """Yield every image-looking file under the roots (files may be given as roots too)."""
+def scan(
+    roots: Iterable[str], ignore: IgnoreRules | None = None
+) -> Iterator[FileStat | Unreadable | SkippedFolder]:
+    """Yield every image-looking file under the roots (files may be given as roots too, and are
+    taken even if their name is ignored)."""
     extensions = supported_extensions()
+    rules = ignore if ignore is not None else IgnoreRules()
     visited_dirs: set[tuple[int, int]] = set()
     for root in roots:
         root = os.path.abspath(root)
@@ -109,11 +110,10 @@ def scan(roots: Iterable[str]) -> Iterator[FileStat | Unreadable | SkippedFolder
                     is_dir = child.is_dir(follow_symlinks=True)
                 except OSError:
                     is_dir = False
-                if is_dir:
-                    if not _is_ignored_dir(child.name):
-                        subdirs.append(child.path)
+                if rules.ignores(child.name, child.path):
                     continue
-                if child.name.startswith("."):
+                if is_dir:
+                    subdirs.append(child.path)
                     continue
                 entry = _file_entry(child.path, extensions)
                 if entry is not None:

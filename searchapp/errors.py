@@ -27,3 +27,15 @@ class LibraryEmptyError(SearchAppError):
 
 class InvalidImageError(SearchAppError):
     """A query image that cannot be read."""
+
+
+class IndexerBusyError(SearchAppError):
+    """Another indexer process is already writing this library."""
+
+
+class NoRootsError(SearchAppError):
+    """The background indexer was started with no folder to watch."""
+
+
+class InvalidRootError(SearchAppError):
+    """A library root that is not a readable folder."""

@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from searchapp.cli.output import error_console, print_json, print_results, print_summary
+from searchapp.cli.watch import echo_indexer_report, indexer_report, roots_app, watch
 from searchapp.config import Settings
 from searchapp.errors import SearchAppError
 
@@ -145,9 +146,12 @@ def index(
     settings = _settings(ctx)
     updates = {"batch_size": batch_size, "decode_workers": workers}
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    from indexer.ignore import IgnoreRules
     from indexer.pipeline import Indexer
     from searchapp.library import Library
+    from searchapp.writer_lock import WriterLock
 
+    lock = WriterLock(settings.data_dir, "searchapp index")
     library = Library(settings)
     try:
         stored = library.indexing_model(_model_spec(model, pretrained, model_config), reindex)
@@ -157,6 +161,7 @@ def index(
             stored,
             settings,
             input_size=lambda: library.input_size(stored),
+            ignore=IgnoreRules(library.store.roots.ignore_patterns()),
         )
         if as_json:
             summary = indexer.run([str(p) for p in paths])
@@ -166,6 +171,7 @@ def index(
         library.vector_index(stored)
     finally:
         library.close()
+        lock.release()
     if as_json:
         print_json(summary.as_dict())
     else:
@@ -222,6 +228,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         model = library.store.active_model()
         counts = library.store.counts()
         failures = library.store.failures()
+        indexer = indexer_report(library.store)
     finally:
         library.close()
     report = {
@@ -229,13 +236,15 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         "model": model.identity.describe() if model else None,
         **counts,
         "failed": [{"path": path, "reason": reason} for path, reason in failures],
+        "indexer": indexer,
     }
     if as_json:
         print_json(report)
         return
     for key, value in report.items():
-        if key != "failed":
+        if key not in ("failed", "indexer"):
             typer.echo(f"{key}: {value}")
+    echo_indexer_report(indexer)
     for failure in failures:
         typer.echo(f"failed: {failure[0]}: {failure[1]}")
 
@@ -247,6 +256,10 @@ def models() -> None:
 
     for name, tag in open_clip.list_pretrained():
         typer.echo(f"{name}\t{tag}")
+
+
+app.command()(watch)
+app.add_typer(roots_app, name="roots")
 
 
 def main() -> None:

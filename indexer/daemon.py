@@ -1,0 +1,276 @@
+"""The background indexer: a full scan of the library roots, then live file-system events, with a
+periodic full scan for what the OS never reported (network drives, sleep, a full event queue).
+
+Changes are coalesced per path (`PendingChanges`) and fed to the ordinary pipeline in rounds of
+a few batches, so the model stays loaded between them, a burst of thousands of files becomes
+batches, and a new photo is never stuck behind a long backlog. Each batch is one transaction:
+SIGKILL at any moment loses at most the batch in flight, and the next start's full scan picks
+up where it stopped. SIGTERM/SIGINT finish the batch in flight, then stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from indexer.ignore import IgnoreRules
+from indexer.pending import PendingChanges
+from indexer.pipeline import Indexer
+from indexer.roots import forget_root, is_under, outermost
+from indexer.scan import supported_extensions
+from indexer.status import StatusReporter
+from indexer.watcher import FolderWatcher
+from searchapp.errors import SearchAppError
+
+if TYPE_CHECKING:
+    from searchapp.library import Library
+    from searchapp.store import StoredModel
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    settle_seconds: float = 1.0  # a file must keep its size and mtime this long before it is read
+    rescan_seconds: float = 3600.0  # full scan period; 0 turns it off
+    removal_hold_seconds: float = 10.0  # longest wait of a gone path for files in flight
+    persist_seconds: float = 30.0  # during a long backlog, save the vector index this often
+    roots_check_seconds: float = 2.0  # how soon `searchapp roots add|remove` takes effect
+
+
+class WatchDaemon:
+    def __init__(self, library: Library, model: StoredModel, options: WatchOptions) -> None:
+        self.library = library
+        self.store = library.store
+        self.model = model
+        self.options = options
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.pending = PendingChanges(options.settle_seconds, options.removal_hold_seconds)
+        self.status = StatusReporter(self.store.indexer_status, lambda: len(self.pending))
+        self._patterns = self.store.roots.ignore_patterns()
+        rules = IgnoreRules(self._patterns)
+        self.indexer = Indexer(
+            self.store,
+            lambda: library.load_for_indexing(model),
+            model,
+            library.settings,
+            input_size=lambda: library.input_size(model),
+            ignore=rules,
+            should_stop=self._stop.is_set,
+        )
+        self.watcher = FolderWatcher(self.pending, rules, supported_extensions(), self._wake.set)
+        self._roots: list[str] = []
+        self._unwatched: dict[str, str] = {}  # root -> why it is not watched
+        self._unsaved = False
+        self._last_persist = time.monotonic()
+        self._next_rescan = math.inf
+        self._next_roots_check = 0.0
+        self._roots_known = False  # the first sync is followed by a full scan anyway
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            log.info("stopping: finishing the batch in flight")
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        self.status.start()
+        self.watcher.start()
+        self.indexer.preload()
+        try:
+            self._sync_roots()
+            self._full_scan()
+            while not self._stop.is_set():
+                self._step()
+        finally:
+            self.status.set_state("stopping")
+            self.watcher.stop()
+            if self._unsaved:
+                self._persist_index()
+            self.status.stop()
+            log.info("stopped")
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        self._wake.clear()
+        now = time.monotonic()
+        if now >= self._next_roots_check:
+            self._sync_roots()
+        if now >= self._next_rescan:
+            self._full_scan()
+        ready = self.pending.take(max(64, 4 * self.indexer.batch_size))
+        try:
+            if ready.folders:
+                self._reconcile(ready.folders, urgent=True)
+            if ready.files and not self._stop.is_set():
+                self._index(ready.files)
+            if ready.gone and not self._stop.is_set():
+                self._forget(ready.gone)
+        except SearchAppError:
+            raise  # the user must act (weights missing, say): a restart loop would not help
+        except Exception as exc:  # disk full, a lock held too long: keep the work, try again
+            log.exception("indexing failed; trying again in %.0f s", RETRY_SECONDS)
+            self.status.error(None, f"indexing failed: {type(exc).__name__}: {exc}")
+            self.pending.gone(ready.gone, after_backlog=False)
+            for path in [*ready.folders, *ready.files]:
+                self.pending.touch(path)
+            self._stop.wait(RETRY_SECONDS)
+            return
+        if ready:
+            return
+        waiting = len(self.pending)
+        if self._unsaved and (not waiting or self._persist_due()):
+            self._persist_index()
+        self.status.set_state("indexing" if waiting else "idle")
+        due = self.pending.next_due()
+        timeout = 1.0 if due is None else min(max(due - time.monotonic(), 0.01), 1.0)
+        self._wake.wait(timeout)
+
+    def _persist_due(self) -> bool:
+        return time.monotonic() - self._last_persist >= self.options.persist_seconds
+
+    def _index(self, files: list[str]) -> None:
+        self.status.set_state("indexing")
+        summary = self.indexer.run(files)
+        self.status.record_round(summary)
+        self._unsaved = True
+        log.info(
+            "%d files: %d embedded, %d linked, %d failed in %.2f s; %d waiting",
+            len(files),
+            summary.embedded,
+            summary.linked,
+            len(summary.failed),
+            summary.seconds,
+            len(self.pending),
+        )
+        if self._persist_due():
+            self._persist_index()
+
+    def _forget(self, gone: list[str]) -> None:
+        """Forget files that are gone; what lies under a root that vanished (an unmounted drive)
+        is kept until the root is back."""
+        doomed: set[str] = set()
+        for path in gone:
+            if os.path.lexists(path):
+                continue  # it came back: its own entry decides
+            root = next((r for r in self._roots if is_under(path, r)), None)
+            if root is not None and not os.path.isdir(root):
+                continue
+            known = self.store.known_files([path], self.model.id)
+            doomed.update(p for p in known if not os.path.lexists(p))
+        if doomed:
+            removed = self.store.remove_files(sorted(doomed))
+            self.status.record_removed(removed)
+            self._unsaved = True
+            log.info("forgot %d files that are gone", removed)
+
+    def _reconcile(self, folders: list[str], urgent: bool) -> tuple[int, int]:
+        """Scan folders (stat only): what changed waits in the queue, what is gone is forgotten
+        once the files in flight are indexed."""
+        to_read, unreadable, gone = self.indexer.changes(folders)
+        if unreadable:
+            self.store.write_batch(self.model.id, failed=unreadable)
+            for failure in unreadable:
+                log.warning("failed: %s: %s", failure.stat.path, failure.reason)
+                self.status.error(failure.stat.path, failure.reason)
+        for entry in to_read:
+            self.pending.offer(entry.path, (entry.size, entry.mtime_ns), urgent)
+        self.pending.gone(gone, after_backlog=not urgent)
+        return len(to_read), len(gone)
+
+    def _full_scan(self) -> None:
+        self.status.set_state("scanning")
+        started = time.monotonic()
+        present = [root for root in self._roots if os.path.isdir(root)]
+        changed, gone = self._reconcile(present, urgent=False) if present else (0, 0)
+        seconds = time.monotonic() - started
+        self.status.record_full_scan(seconds)
+        log.info(
+            "full scan of %d roots: %d files to read, %d gone (%.2f s)",
+            len(present),
+            changed,
+            gone,
+            seconds,
+        )
+        rescan = self.options.rescan_seconds
+        self._next_rescan = started + rescan if rescan > 0 else math.inf
+
+    def _persist_index(self) -> None:
+        started = time.monotonic()
+        self.library.live_index(self.model).persist()
+        self._unsaved = False
+        self._last_persist = time.monotonic()
+        log.debug("vector index saved in %.2f s", self._last_persist - started)
+
+    # -- roots ------------------------------------------------------------------------------
+
+    def _problem(self, root: str, reason: str) -> None:
+        if self._unwatched.get(root) != reason:
+            log.warning("%s", reason)
+            self.status.error(root, reason)
+        self._unwatched[root] = reason
+
+    def _sync_roots(self) -> None:
+        """Follow `searchapp roots add|remove|ignore|unignore`, and roots that vanish or come
+        back (a drive unmounted and mounted again)."""
+        self._next_roots_check = time.monotonic() + self.options.roots_check_seconds
+        stored = self.store.roots.paths()
+        patterns = self.store.roots.ignore_patterns()
+        if patterns != self._patterns:
+            self._patterns = patterns
+            self.indexer.ignore = self.watcher.rules = IgnoreRules(patterns)
+            self._next_rescan = 0.0  # what is now ignored leaves, what no longer is comes in
+            log.info("ignore patterns changed; scanning the library again")
+        desired = outermost(stored)
+        dropped = [root for root in self._roots if root not in desired]
+        self.watcher.unwatch(dropped)
+        for root in dropped:
+            self._unwatched.pop(root, None)
+            if root not in stored:
+                forgotten = forget_root(self.store, root, stored)
+                self._unsaved = self._unsaved or forgotten > 0
+                log.info("root %s removed: forgot %d files", root, forgotten)
+        for root in desired:
+            if root in self.watcher.roots and not os.path.isdir(root):
+                self.watcher.unwatch([root])
+            if root in self.watcher.roots:
+                continue
+            if not os.path.isdir(root):
+                self._problem(root, f"root {root} is missing (unmounted?); its photos are kept")
+                continue
+            reason = self.watcher.watch(root)
+            if reason is not None:
+                self._problem(root, f"{reason}; only the periodic full scan sees its changes")
+                continue
+            newly = root not in self._roots or root in self._unwatched
+            self._unwatched.pop(root, None)
+            log.info("watching %s", root)
+            if newly and self._roots_known:
+                self.pending.touch(root)  # scan it now: it is new, or changed unseen
+        self._roots = desired
+        self._roots_known = True
+
+
+def serve(daemon: WatchDaemon) -> None:
+    """Run until SIGTERM or SIGINT, which finish the batch in flight and stop cleanly."""
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        daemon.request_stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,61 @@
+"""One writer per library: a lock file in the data directory, held for as long as an indexer
+runs. The operating system releases it when the process ends, however it ends (SIGKILL, a
+crash), so a stale lock never needs cleaning up."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from searchapp.errors import IndexerBusyError
+
+LOCK_FILE = "indexer.lock"
+
+
+class WriterLock:
+    """Taken on creation (or a clear error if another indexer holds it), released by `release`
+    or at the end of a `with` block. `what` (e.g. "searchapp watch") names the holder for the
+    message another indexer gets."""
+
+    def __init__(self, data_dir: Path, what: str) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / LOCK_FILE
+        self._handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            try:
+                holder = path.read_text(encoding="utf-8").strip() or "another process"
+            except OSError:
+                holder = "another process"
+            raise IndexerBusyError(
+                f"Another indexer ({holder}) is already writing the library in {data_dir}. "
+                "The background indexer (`searchapp watch`) picks up new photos by itself: add "
+                "folders with `searchapp roots add PATH`, or stop it before running this."
+            ) from None
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(f"{what}, pid {os.getpid()}\n")
+        self._handle.flush()
+
+    def release(self) -> None:
+        if self._handle.closed:
+            return
+        self._handle.seek(0)
+        self._handle.truncate()
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+
+    def __enter__(self) -> WriterLock:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()

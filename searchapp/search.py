@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +41,22 @@ class SearchService:
         self.model = library.query_model(requested_model)
 
     def _ranked(
-        self, query: NDArray[np.float32], top_k: int, min_score: float | None
+        self,
+        query: NDArray[np.float32],
+        top_k: int,
+        min_score: float | None,
+        tags: Sequence[str] = (),
     ) -> list[SearchResult]:
-        """Best first; an image stored under several paths yields one result per path."""
+        """Best first; an image stored under several paths yields one result per path.
+
+        With `tags`, only images that carry every one of them (in any vocabulary) compete."""
+        allowed = None
+        if tags:
+            allowed = self.library.store.tags.embeddings_tagged(tags, self.model.id)
+            if len(allowed) == 0:
+                return []
         index = self.library.vector_index(self.model)
-        scores, ids = index.search(query.reshape(1, -1), top_k)
+        scores, ids = index.search(query.reshape(1, -1), top_k, allowed)
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         if min_score is not None:
             pairs = [(i, s) for i, s in pairs if s >= min_score]
@@ -57,10 +69,14 @@ class SearchService:
         return results[:top_k]
 
     def text(
-        self, query: str, top_k: int = 10, min_score: float | None = None
+        self,
+        query: str,
+        top_k: int = 10,
+        min_score: float | None = None,
+        tags: Sequence[str] = (),
     ) -> list[SearchResult]:
         encoder = self.library.text_encoder(self.model)
-        return self._ranked(encoder.encode_texts([query])[0], top_k, min_score)
+        return self._ranked(encoder.encode_texts([query])[0], top_k, min_score, tags)
 
     def image_vector(self, path: Path) -> NDArray[np.float32]:
         """The stored vector of an indexed, unchanged file; otherwise embed the file now."""
@@ -89,6 +105,10 @@ class SearchService:
         return query
 
     def similar(
-        self, path: Path, top_k: int = 10, min_score: float | None = None
+        self,
+        path: Path,
+        top_k: int = 10,
+        min_score: float | None = None,
+        tags: Sequence[str] = (),
     ) -> list[SearchResult]:
-        return self._ranked(self.image_vector(path), top_k, min_score)
+        return self._ranked(self.image_vector(path), top_k, min_score, tags)

@@ -70,14 +70,23 @@ class VectorIndex:
         return int(self._index.ntotal)
 
     def search(
-        self, queries: NDArray[np.float32], k: int
+        self, queries: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        k = min(k, self.count)
+        """The `k` best ids per query (-1 where fewer exist), only among `allowed` if given."""
+        import faiss
+
+        k = min(k, self.count if allowed is None else len(allowed))
         if k <= 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            params = faiss.SearchParameters()
+            params.sel = selector
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         with self._lock:
-            scores, ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+            scores, ids = self._index.search(queries, k, params=params)
         return scores, ids
 
 

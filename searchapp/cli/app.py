@@ -6,19 +6,29 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from searchapp.cli import tagging as tagging_commands
+from searchapp.cli.options import (
+    JsonOption,
+    MinScoreOption,
+    ModelConfigOption,
+    ModelOption,
+    PretrainedOption,
+    TagFilterOption,
+    TopKOption,
+    model_spec,
+    open_library,
+    settings_of,
+)
 from searchapp.cli.output import error_console, print_json, print_results, print_summary
+from searchapp.cli.tagging import auto_tag, print_tag_runs
 from searchapp.cli.watch import echo_indexer_report, indexer_report, roots_app, watch
 from searchapp.config import Settings
 from searchapp.errors import SearchAppError
-
-if TYPE_CHECKING:
-    from searchapp.library import Library
-    from searchapp.models.base import ModelSpec
 
 
 class _FriendlyErrors(TyperGroup):
@@ -39,57 +49,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-ModelOption = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        help="open_clip architecture (e.g. ViT-B-32-256) or hf-hub:org/name. "
-        "Default: ViT-B-32-256 with datacomp_s34b_b86k weights.",
-    ),
-]
-PretrainedOption = Annotated[
-    str | None,
-    typer.Option("--pretrained", help="open_clip pretrained tag, or a local checkpoint file."),
-]
-ModelConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--model-config",
-        help="open_clip model config JSON for a custom architecture, registered under its stem.",
-    ),
-]
-TopKOption = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many results.")]
-MinScoreOption = Annotated[
-    float | None,
-    typer.Option("--min-score", help="Drop results scoring below this cosine similarity."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def _model_spec(
-    model: str | None, pretrained: str | None, model_config: Path | None
-) -> ModelSpec | None:
-    from searchapp.models.base import DEFAULT_MODEL, DEFAULT_PRETRAINED, ModelSpec
-
-    if model is None and pretrained is None and model_config is None:
-        return None
-    name = model or (model_config.stem if model_config else DEFAULT_MODEL)
-    if pretrained is None and name == DEFAULT_MODEL and model_config is None:
-        pretrained = DEFAULT_PRETRAINED
-    return ModelSpec(name=name, pretrained=pretrained, config_path=model_config)
-
-
-def _open_library(ctx: typer.Context) -> Library:
-    from searchapp.library import Library
-
-    return Library(_settings(ctx))
 
 
 @app.callback()
@@ -143,7 +102,7 @@ def index(
             raise SearchAppError(
                 f"The path {os.fsencode(path)!r} is not valid UTF-8; rename it to index it."
             ) from None
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     updates = {"batch_size": batch_size, "decode_workers": workers}
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
     from indexer.ignore import IgnoreRules
@@ -154,7 +113,7 @@ def index(
     lock = WriterLock(settings.data_dir, "searchapp index")
     library = Library(settings)
     try:
-        stored = library.indexing_model(_model_spec(model, pretrained, model_config), reindex)
+        stored = library.indexing_model(model_spec(model, pretrained, model_config), reindex)
         indexer = Indexer(
             library.store,
             lambda: library.load_for_indexing(stored),
@@ -169,13 +128,15 @@ def index(
             with index_progress() as progress:
                 summary = indexer.run([str(p) for p in paths], progress)
         library.vector_index(stored)
+        tag_runs = auto_tag(library)
     finally:
         library.close()
         lock.release()
     if as_json:
-        print_json(summary.as_dict())
+        print_json({**summary.as_dict(), "tagging": [run.as_dict() for run in tag_runs]})
     else:
         print_summary(summary)
+        print_tag_runs(tag_runs, new_images_only=True)
 
 
 @app.command()
@@ -185,6 +146,7 @@ def search(
     top_k: TopKOption = 10,
     min_score: MinScoreOption = None,
     as_json: JsonOption = False,
+    tag: TagFilterOption = None,
     model: ModelOption = None,
     pretrained: PretrainedOption = None,
     model_config: ModelConfigOption = None,
@@ -192,10 +154,10 @@ def search(
     """Find photos that match a text description."""
     from searchapp.search import SearchService
 
-    library = _open_library(ctx)
+    library = open_library(ctx)
     try:
-        service = SearchService(library, _model_spec(model, pretrained, model_config))
-        results = service.text(text, top_k, min_score)
+        service = SearchService(library, model_spec(model, pretrained, model_config))
+        results = service.text(text, top_k, min_score, tag or ())
     finally:
         library.close()
     print_results(results, as_json)
@@ -208,13 +170,14 @@ def similar(
     top_k: TopKOption = 10,
     min_score: MinScoreOption = None,
     as_json: JsonOption = False,
+    tag: TagFilterOption = None,
 ) -> None:
     """Find photos that look like IMAGE."""
     from searchapp.search import SearchService
 
-    library = _open_library(ctx)
+    library = open_library(ctx)
     try:
-        results = SearchService(library).similar(image, top_k, min_score)
+        results = SearchService(library).similar(image, top_k, min_score, tag or ())
     finally:
         library.close()
     print_results(results, as_json)
@@ -223,7 +186,7 @@ def similar(
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """What the library holds: model, counts, failed files."""
-    library = _open_library(ctx)
+    library = open_library(ctx)
     try:
         model = library.store.active_model()
         counts = library.store.counts()
@@ -232,7 +195,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     finally:
         library.close()
     report = {
-        "data_dir": str(_settings(ctx).data_dir),
+        "data_dir": str(settings_of(ctx).data_dir),
         "model": model.identity.describe() if model else None,
         **counts,
         "failed": [{"path": path, "reason": reason} for path, reason in failures],
@@ -258,6 +221,7 @@ def models() -> None:
         typer.echo(f"{name}\t{tag}")
 
 
+tagging_commands.register(app)
 app.command()(watch)
 app.add_typer(roots_app, name="roots")
 

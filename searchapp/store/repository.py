@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from searchapp.models.base import ModelIdentity
+from searchapp.store.file_details import FileDetails, file_details
 from searchapp.store.indexer_status import IndexerStatusTable
 from searchapp.store.migrate import upgrade_to_head
 from searchapp.store.records import (
@@ -26,6 +27,7 @@ from searchapp.store.records import (
 )
 from searchapp.store.roots import LibraryRoots
 from searchapp.store.schema import embeddings, files, images, library_state, models
+from searchapp.store.tag_store import TagStore
 
 BUSY_TIMEOUT_MS = 30_000
 SQL_CHUNK = 500
@@ -64,6 +66,7 @@ class Store:
         event.listen(self.engine, "connect", _set_sqlite_pragmas)
         with self.engine.begin() as conn:
             upgrade_to_head(conn)
+        self.tags = TagStore(self.engine)
         self.roots = LibraryRoots(self.engine)
         self.indexer_status = IndexerStatusTable(self.engine)
 
@@ -382,6 +385,9 @@ class Store:
                     conn.execute(select(func.count()).select_from(embeddings)).scalar_one()
                 ),
             }
+
+    def file_details(self, path: str) -> FileDetails | None:
+        return file_details(self.engine, path)
 
     def failures(self, limit: int = 1000) -> list[tuple[str, str]]:
         with self.engine.connect() as conn:

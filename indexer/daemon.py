@@ -75,6 +75,7 @@ class WatchDaemon:
         self._next_rescan = math.inf
         self._next_roots_check = 0.0
         self._roots_known = False  # the first sync is followed by a full scan anyway
+        self._model_checked = False
 
     def request_stop(self) -> None:
         if not self._stop.is_set():
@@ -131,10 +132,18 @@ class WatchDaemon:
         waiting = len(self.pending)
         if self._unsaved and (not waiting or self._persist_due()):
             self._persist_index()
-        self.status.set_state("indexing" if waiting else "idle")
+        self.status.set_state("indexing" if waiting else "idle" if self._ready() else "starting")
         due = self.pending.next_due()
         timeout = 1.0 if due is None else min(max(due - time.monotonic(), 0.01), 1.0)
         self._wake.wait(timeout)
+
+    def _ready(self) -> bool:
+        """Whether the model has loaded; a model that cannot load stops the indexer now, not
+        at the first new photo."""
+        if not self._model_checked and self.indexer.model_ready:
+            _ = self.indexer.embedder  # raises the load's error
+            self._model_checked = True
+        return self._model_checked
 
     def _persist_due(self) -> bool:
         return time.monotonic() - self._last_persist >= self.options.persist_seconds

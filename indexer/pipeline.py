@@ -122,6 +122,11 @@ class Indexer:
         return self._loading is not None and self._loading.done()
 
     @property
+    def model_ready(self) -> bool:
+        """Whether the model has finished loading (`embedder` then returns it or raises)."""
+        return self._model_ready
+
+    @property
     def batch_size(self) -> int:
         if self.settings.batch_size:
             return self.settings.batch_size

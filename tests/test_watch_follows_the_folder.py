@@ -184,3 +184,26 @@ def test_status_reports_the_running_indexer(indexer: IndexerProcess) -> None:
     assert report["state"] == "idle" and report["queue_length"] == 0
     assert report["pid"] == indexer.process.pid
     assert report["indexed"] >= 3 and report["last_full_scan_at"]
+
+
+def test_a_model_that_cannot_load_stops_the_indexer_at_start_with_one_line(
+    tiny_model: TinyModel, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"\x80\x02 not a checkpoint" * 100)
+    (tmp_path / "photos").mkdir()
+
+    result = run_searchapp(
+        tmp_path / "data",
+        "watch",
+        str(tmp_path / "photos"),
+        "--model-config",
+        str(tiny_model.config_path),
+        "--pretrained",
+        str(broken),
+        timeout=120,
+    )
+
+    assert result.returncode == 1
+    assert "Error: Could not load" in result.stderr
+    assert "Traceback" not in result.stderr

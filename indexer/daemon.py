@@ -71,6 +71,7 @@ class WatchDaemon:
         self._roots: list[str] = []
         self._unwatched: dict[str, str] = {}  # root -> why it is not watched
         self._unsaved = False
+        self._untagged = False
         self._last_persist = time.monotonic()
         self._next_rescan = math.inf
         self._next_roots_check = 0.0
@@ -132,6 +133,8 @@ class WatchDaemon:
         waiting = len(self.pending)
         if self._unsaved and (not waiting or self._persist_due()):
             self._persist_index()
+        if self._untagged and not waiting:
+            self._tag_new_images()
         self.status.set_state("indexing" if waiting else "idle" if self._ready() else "starting")
         due = self.pending.next_due()
         timeout = 1.0 if due is None else min(max(due - time.monotonic(), 0.01), 1.0)
@@ -153,6 +156,7 @@ class WatchDaemon:
         summary = self.indexer.run(files)
         self.status.record_round(summary)
         self._unsaved = True
+        self._untagged = self._untagged or summary.embedded > 0
         log.info(
             "%d files: %d embedded, %d linked, %d failed in %.2f s; %d waiting",
             len(files),
@@ -213,6 +217,18 @@ class WatchDaemon:
         )
         rescan = self.options.rescan_seconds
         self._next_rescan = started + rescan if rescan > 0 else math.inf
+
+    def _tag_new_images(self) -> None:
+        """As after `searchapp index`: every stored vocabulary tags the images embedded since.
+        Tagging is an extra: a failure is reported, never stops the indexing."""
+        from searchapp.tagging.tagger import Tagger
+
+        self._untagged = False
+        try:
+            Tagger(self.library, self.model).tag_new_images()
+        except Exception as exc:
+            log.warning("automatic tagging skipped: %s", exc, exc_info=True)
+            self.status.error(None, f"automatic tagging skipped: {exc}")
 
     def _persist_index(self) -> None:
         started = time.monotonic()

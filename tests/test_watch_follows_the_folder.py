@@ -207,3 +207,18 @@ def test_a_model_that_cannot_load_stops_the_indexer_at_start_with_one_line(
     assert result.returncode == 1
     assert "Error: Could not load" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_new_photos_are_tagged_with_the_stored_vocabularies_as_index_does(
+    indexer: IndexerProcess, library_root: Path
+) -> None:
+    photo = make_photo(library_root / "to-tag" / "photo.jpg", seed=60)
+    indexer.wait_for(lambda: str(photo) in indexer.ok_paths(photo.parent), "the photo")
+    indexer.wait_idle()
+    model = indexer.store.active_model()
+    assert model is not None
+
+    vocabularies = indexer.store.tags.vocabularies()
+
+    assert vocabularies
+    assert all(indexer.store.tags.untagged_count(v.id, model.id) == 0 for v in vocabularies)

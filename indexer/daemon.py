@@ -28,6 +28,8 @@ from indexer.scan import supported_extensions
 from indexer.status import StatusReporter
 from indexer.watcher import FolderWatcher
 from searchapp.errors import SearchAppError
+from searchapp.store import FailedFile
+from searchapp.store.records import FileStat
 
 if TYPE_CHECKING:
     from searchapp.library import Library
@@ -69,7 +71,8 @@ class WatchDaemon:
         )
         self.watcher = FolderWatcher(self.pending, rules, supported_extensions(), self._wake.set)
         self._roots: list[str] = []
-        self._unwatched: dict[str, str] = {}  # root -> why it is not watched
+        self._unwatched: set[str] = set()  # roots that could not be watched (yet)
+        self._reported: dict[tuple[str, str], str] = {}  # (root, kind) -> problem reported
         self._unsaved = False
         self._untagged = False
         self._last_persist = time.monotonic()
@@ -169,28 +172,43 @@ class WatchDaemon:
         if self._persist_due():
             self._persist_index()
 
+    def _gone(self, path: str, root: str | None) -> bool:
+        """Not there any more, or now ignored."""
+        if not os.path.lexists(path):
+            return True
+        rules = self.watcher.rules
+        return root is not None and rules.ignores_below(path, root)
+
     def _forget(self, gone: list[str]) -> None:
-        """Forget files that are gone; what lies under a root that vanished (an unmounted drive)
-        is kept until the root is back."""
+        """Forget files that are gone or ignored; what lies under a root that vanished (an
+        unmounted drive) is kept until the root is back."""
         doomed: set[str] = set()
         for path in gone:
-            if os.path.lexists(path):
-                continue  # it came back: its own entry decides
             root = next((r for r in self._roots if is_under(path, r)), None)
             if root is not None and not os.path.isdir(root):
                 continue
+            if not self._gone(path, root):
+                continue  # it came back: its own entry decides
             known = self.store.known_files([path], self.model.id)
-            doomed.update(p for p in known if not os.path.lexists(p))
+            doomed.update(p for p in known if self._gone(p, root))
         if doomed:
             removed = self.store.remove_files(sorted(doomed))
             self.status.record_removed(removed)
             self._unsaved = True
             log.info("forgot %d files that are gone", removed)
 
-    def _reconcile(self, folders: list[str], urgent: bool) -> tuple[int, int]:
+    def _anything_left(self, root: str, vanished: list[str]) -> bool:
+        """Whether some indexed file under `root` is still there."""
+        return len(self.store.known_files([root], self.model.id)) > len(vanished)
+
+    def _reconcile(self, folders: list[str], urgent: bool) -> None:
         """Scan folders (stat only): what changed waits in the queue, what is gone is forgotten
         once the files in flight are indexed."""
-        to_read, unreadable, gone = self.indexer.changes(folders)
+        self._queue_changes(*self.indexer.changes(folders), urgent=urgent)
+
+    def _queue_changes(
+        self, to_read: list[FileStat], unreadable: list[FailedFile], gone: list[str], urgent: bool
+    ) -> None:
         if unreadable:
             self.store.write_batch(self.model.id, failed=unreadable)
             for failure in unreadable:
@@ -199,18 +217,34 @@ class WatchDaemon:
         for entry in to_read:
             self.pending.offer(entry.path, (entry.size, entry.mtime_ns), urgent)
         self.pending.gone(gone, after_backlog=not urgent)
-        return len(to_read), len(gone)
 
     def _full_scan(self) -> None:
+        """Every root, scanned; a root that is missing, or empty where photos were indexed (the
+        mount point of an unmounted drive), keeps its photos until it is back."""
         self.status.set_state("scanning")
         started = time.monotonic()
-        present = [root for root in self._roots if os.path.isdir(root)]
-        changed, gone = self._reconcile(present, urgent=False) if present else (0, 0)
+        changed = gone = 0
+        for root in self._roots:
+            if not os.path.isdir(root):
+                continue
+            to_read, unreadable, vanished = self.indexer.changes([root])
+            if vanished and not to_read and not self._anything_left(root, vanished):
+                self._problem(
+                    root,
+                    "empty",
+                    f"root {root} is empty (an unmounted drive?); its {len(vanished)} indexed "
+                    "photos are kept. If they are really gone: `searchapp roots remove` it.",
+                )
+                vanished = []
+            else:
+                self._reported.pop((root, "empty"), None)
+            self._queue_changes(to_read, unreadable, vanished, urgent=False)
+            changed, gone = changed + len(to_read), gone + len(vanished)
         seconds = time.monotonic() - started
         self.status.record_full_scan(seconds)
         log.info(
             "full scan of %d roots: %d files to read, %d gone (%.2f s)",
-            len(present),
+            len(self._roots),
             changed,
             gone,
             seconds,
@@ -239,11 +273,12 @@ class WatchDaemon:
 
     # -- roots ------------------------------------------------------------------------------
 
-    def _problem(self, root: str, reason: str) -> None:
-        if self._unwatched.get(root) != reason:
+    def _problem(self, root: str, kind: str, reason: str) -> None:
+        """Log and record a problem with a root once, not at every check."""
+        if self._reported.get((root, kind)) != reason:
             log.warning("%s", reason)
             self.status.error(root, reason)
-        self._unwatched[root] = reason
+        self._reported[(root, kind)] = reason
 
     def _sync_roots(self) -> None:
         """Follow `searchapp roots add|remove|ignore|unignore`, and roots that vanish or come
@@ -260,7 +295,7 @@ class WatchDaemon:
         dropped = [root for root in self._roots if root not in desired]
         self.watcher.unwatch(dropped)
         for root in dropped:
-            self._unwatched.pop(root, None)
+            self._unwatched.discard(root)
             if root not in stored:
                 forgotten = forget_root(self.store, root, stored)
                 self._unsaved = self._unsaved or forgotten > 0
@@ -271,14 +306,19 @@ class WatchDaemon:
             if root in self.watcher.roots:
                 continue
             if not os.path.isdir(root):
-                self._problem(root, f"root {root} is missing (unmounted?); its photos are kept")
+                self._unwatched.add(root)
+                missing = f"root {root} is missing (unmounted?); its photos are kept"
+                self._problem(root, "missing", missing)
                 continue
-            reason = self.watcher.watch(root)
-            if reason is not None:
-                self._problem(root, f"{reason}; only the periodic full scan sees its changes")
+            failed = self.watcher.watch(root)
+            if failed is not None:
+                self._unwatched.add(root)
+                self._problem(root, "watch", f"{failed}; only the periodic full scan sees it")
                 continue
             newly = root not in self._roots or root in self._unwatched
-            self._unwatched.pop(root, None)
+            self._unwatched.discard(root)
+            self._reported.pop((root, "missing"), None)
+            self._reported.pop((root, "watch"), None)
             log.info("watching %s", root)
             if newly and self._roots_known:
                 self.pending.touch(root)  # scan it now: it is new, or changed unseen

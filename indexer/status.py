@@ -66,17 +66,11 @@ class StatusReporter:
     def record_round(self, summary: IndexSummary) -> None:
         for path, reason in summary.failed:
             self.error(path, reason)
-        now = time.time()
         with self._lock:
-            self._rounds.append((now, summary.indexed, summary.seconds))
-            while self._rounds and now - self._rounds[0][0] > RATE_WINDOW_SECONDS:
-                self._rounds.popleft()
-            busy = sum(seconds for _, _, seconds in self._rounds)
-            rate = sum(n for _, n, _ in self._rounds) / busy if busy > 0 else 0.0
+            self._rounds.append((time.time(), summary.indexed, summary.seconds))
             status = self._status
             self._status = dataclasses.replace(
                 status,
-                rate=round(rate, 2),
                 indexed=status.indexed + summary.indexed,
                 removed=status.removed + summary.removed,
                 failed=status.failed + len(summary.failed),
@@ -88,11 +82,22 @@ class StatusReporter:
     def record_full_scan(self, seconds: float) -> None:
         self._update(last_full_scan_at=time.time(), last_full_scan_seconds=round(seconds, 3))
 
+    def _rate(self, now: float) -> float:
+        """Files indexed per second of work, over the rounds of the last minute."""
+        while self._rounds and now - self._rounds[0][0] > RATE_WINDOW_SECONDS:
+            self._rounds.popleft()
+        busy = sum(seconds for _, _, seconds in self._rounds)
+        return round(sum(n for _, n, _ in self._rounds) / busy, 2) if busy > 0 else 0.0
+
     def write(self) -> None:
-        """Store the status now (with the queue length and heartbeat of this moment)."""
+        """Store the status now (with the queue length, rate and heartbeat of this moment)."""
         with self._lock:
+            now = time.time()
             self._status = dataclasses.replace(
-                self._status, updated_at=time.time(), queue_length=self._queue_length()
+                self._status,
+                updated_at=now,
+                queue_length=self._queue_length(),
+                rate=self._rate(now),
             )
             status, errors, self._errors = self._status, self._errors, []
         try:

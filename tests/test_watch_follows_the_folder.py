@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TinyModel, run_searchapp
+from tests.conftest import CliRunner, TinyModel, run_searchapp
 from tests.photos import make_photo
 from tests.watching import IndexerProcess, content_hash, embedding_id_of
 
@@ -222,3 +222,38 @@ def test_new_photos_are_tagged_with_the_stored_vocabularies_as_index_does(
 
     assert vocabularies
     assert all(indexer.store.tags.untagged_count(v.id, model.id) == 0 for v in vocabularies)
+
+
+def test_an_ignore_pattern_added_while_running_takes_matching_photos_out_and_back(
+    indexer: IndexerProcess, library_root: Path
+) -> None:
+    folder = library_root / "sharing"
+    private = make_photo(folder / "private" / "x.jpg", seed=70)
+    public = make_photo(folder / "public" / "y.jpg", seed=71)
+    both = {str(private), str(public)}
+    indexer.wait_for(lambda: indexer.ok_paths(folder) == both, "the photos")
+
+    run_searchapp(indexer.data_dir, "roots", "ignore", "private")
+    indexer.wait_for(lambda: indexer.ok_paths(folder) == {str(public)}, "the ignored one to go")
+    run_searchapp(indexer.data_dir, "roots", "unignore", "private")
+
+    indexer.wait_for(lambda: indexer.ok_paths(folder) == both, "it to come back")
+
+
+def test_a_root_found_empty_at_start_keeps_its_photos_as_for_an_unmounted_drive(
+    cli: CliRunner, tiny_model: TinyModel, data_dir: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "usb-drive"
+    photos = {str(make_photo(root / f"p{i}.jpg", seed=80 + i)) for i in range(3)}
+    cli("index", str(root), *tiny_model.flags)
+    shutil.move(root, tmp_path / "elsewhere")
+    root.mkdir()  # what an unmounted drive leaves: its empty mount point
+
+    second = IndexerProcess(data_dir, tiny_model, [root])
+    second.wait_idle()
+    kept = second.ok_paths(root)
+    errors = second.store.indexer_status.recent_errors()
+    assert second.stop() == 0
+
+    assert kept == photos
+    assert any("is empty" in error.reason for error in errors)

@@ -96,6 +96,9 @@ class WatchDaemon:
             self._full_scan()
             while not self._stop.is_set():
                 self._step()
+        except BaseException as exc:
+            self.status.error(None, f"stopped by an error: {type(exc).__name__}: {exc}")
+            raise
         finally:
             self.status.set_state("stopping")
             self.watcher.stop()

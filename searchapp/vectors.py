@@ -11,7 +11,6 @@ under a file lock, so processes sharing a data directory never see one without t
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -134,11 +133,13 @@ def refresh(index: VectorIndex, store: Store, model: StoredModel) -> VectorIndex
 @contextlib.contextmanager
 def _locked(directory: Path, exclusive: bool) -> Iterator[None]:
     """Readers share the lock, a writer holds it alone. A data directory this process cannot
-    write to (a read-only mount) is read without it."""
+    write to (a read-only mount), or a system without `fcntl` (Windows), goes without it."""
     try:
+        import fcntl
+
         directory.mkdir(parents=True, exist_ok=True)
         handle = open(directory / LOCK_FILE, "a+b")  # noqa: SIM115 (held across the yield)
-    except OSError:
+    except (ImportError, OSError):
         yield
         return
     with handle:

@@ -1,10 +1,10 @@
 """One writer per library: a lock file in the data directory, held for as long as an indexer
 runs. The operating system releases it when the process ends, however it ends (SIGKILL, a
-crash), so a stale lock never needs cleaning up."""
+crash), so a stale lock never needs cleaning up. (`fcntl` locks: on Windows there is none.)"""
 
 from __future__ import annotations
 
-import fcntl
+import logging
 import os
 from pathlib import Path
 from types import TracebackType
@@ -12,6 +12,12 @@ from types import TracebackType
 from searchapp.errors import IndexerBusyError
 
 LOCK_FILE = "indexer.lock"
+log = logging.getLogger(__name__)
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 class WriterLock:
@@ -23,6 +29,9 @@ class WriterLock:
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / LOCK_FILE
         self._handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        if fcntl is None:
+            log.warning("no file locks on this system: run one indexer per library at a time")
+            return
         try:
             fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -46,7 +55,8 @@ class WriterLock:
             return
         self._handle.seek(0)
         self._handle.truncate()
-        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        if fcntl is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
         self._handle.close()
 
     def __enter__(self) -> WriterLock:

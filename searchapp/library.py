@@ -134,7 +134,9 @@ class Library:
         return self.settings.data_dir / "query-encoders" / digest
 
     def text_encoder(self, model: StoredModel) -> TextEncoder:
-        """A saved fast-loading text encoder when there is one; else the model, saving one."""
+        """A saved fast-loading text encoder; the first time, the model saves one and the query
+        already uses it, so every query of the library gets the same vector. The model itself
+        when no fast encoder can be made."""
         from searchapp.models.query_encoder import load_text_encoder
 
         directory = self._query_encoder_dir(model)
@@ -145,9 +147,10 @@ class Library:
         try:
             if embedder.export_query_encoder(directory):
                 log.info("saved a fast query encoder in %s", directory)
+                fast = load_text_encoder(directory)
         except Exception:
             log.warning("could not save a fast query encoder", exc_info=True)
-        return embedder
+        return embedder if fast is None else fast
 
     def vector_index(self, model: StoredModel) -> VectorIndex:
         """Current for the store as it is now; a process that asks again only pays for what

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from searchapp.cli import demo as demo_commands
 from searchapp.cli import tagging as tagging_commands
 from searchapp.cli.options import (
     JsonOption,
@@ -222,6 +223,7 @@ def models() -> None:
 
 
 tagging_commands.register(app)
+demo_commands.register(app)
 app.command()(watch)
 app.add_typer(roots_app, name="roots")
 

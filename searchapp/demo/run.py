@@ -1,0 +1,183 @@
+"""The demo flow: draw the synthetic library, train (or reuse) the tiny model, index the library
+with the normal indexer, and run a few searches through the normal search service.
+
+Everything lives under `<data dir>/demo/`, with a library of its own (`demo/library`), so the
+demo never touches the user's real library or its model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from searchapp.config import Settings
+from searchapp.demo.train import (
+    MODEL_NAME,
+    TrainedModel,
+    TrainSettings,
+    load_trained,
+    model_dir,
+    train,
+)
+from searchapp.demo.world import HELD_OUT_SEED, LIBRARY_SEED, write_pictures
+
+if TYPE_CHECKING:
+    from indexer.records import IndexSummary
+    from searchapp.search import SearchResult
+
+log = logging.getLogger(__name__)
+
+DEMO_FOLDER = "demo"
+PER_COMBINATION = 10  # 5 shapes x 6 colours x 10 = 300 photos
+EXAMPLE_QUERIES = (
+    "a red circle",
+    "a small blue star",
+    "a large orange square",
+    "a photo of a green cross",
+)
+EXAMPLE_TOP_K = 3
+
+StepProgress = Callable[[int, int], None]
+ProgressFactory = Callable[[], AbstractContextManager[StepProgress]]
+
+
+def _no_progress() -> AbstractContextManager[StepProgress]:
+    return nullcontext(lambda done, total: None)
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where the demo keeps its photos, its trained models and its library."""
+
+    root: Path
+
+    @classmethod
+    def under(cls, data_dir: Path) -> DemoPaths:
+        return cls(data_dir / DEMO_FOLDER)
+
+    @property
+    def photos(self) -> Path:
+        return self.root / "photos"
+
+    @property
+    def query_photos(self) -> Path:
+        """Pictures outside the library, to search by example."""
+        return self.root / "query-photos"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def library(self) -> Path:
+        """The demo library's data directory (pass it as `--data-dir`)."""
+        return self.root / "library"
+
+
+@dataclass(frozen=True)
+class DemoHooks:
+    """How the front end shows what the demo is doing; by default, nothing."""
+
+    stage: Callable[[str], None] = lambda message: None
+    training: ProgressFactory = _no_progress
+    indexing: ProgressFactory = _no_progress
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    paths: DemoPaths
+    model: TrainedModel
+    reused_model: bool
+    summary: IndexSummary
+    searches: list[tuple[str, list[SearchResult]]]
+    similar: tuple[Path, list[SearchResult]]
+    """A picture from outside the library, and the library's pictures most like it."""
+
+
+def run_demo(
+    settings: Settings,
+    train_settings: TrainSettings | None = None,
+    hooks: DemoHooks | None = None,
+) -> DemoResult:
+    """Run the whole demo for the data directory in `settings`."""
+    hooks = hooks or DemoHooks()
+    paths = DemoPaths.under(settings.data_dir)
+    hooks.stage(f"Drawing the synthetic photo library in {paths.photos}")
+    pictures = write_pictures(paths.photos, PER_COMBINATION, LIBRARY_SEED)
+    queries = write_pictures(paths.query_photos, 1, HELD_OUT_SEED)
+    log.info("%d library photos, %d query photos", len(pictures), len(queries))
+
+    model, reused = _model(paths, train_settings or TrainSettings(), hooks)
+    demo_settings = settings.model_copy(update={"data_dir": paths.library})
+    with hooks.indexing() as progress:
+        summary = index_photos(demo_settings, paths.photos, model, progress)
+    searches, similar = example_searches(demo_settings, queries[0].path)
+    return DemoResult(paths, model, reused, summary, searches, similar)
+
+
+def _model(
+    paths: DemoPaths, settings: TrainSettings, hooks: DemoHooks
+) -> tuple[TrainedModel, bool]:
+    """The model trained before for these settings, else a new one."""
+    directory = model_dir(paths.models, settings)
+    cached = load_trained(directory)
+    if cached is not None:
+        hooks.stage(f"Reusing the toy model trained before: {cached.checkpoint}")
+        return cached, True
+    hooks.stage(
+        f"Training the toy model ({settings.steps} steps, at most "
+        f"{settings.max_seconds / 60:.0f} minutes); it is cached in {paths.models}"
+    )
+    with hooks.training() as progress:
+        trained = train(directory, settings, lambda done, total, loss: progress(done, total))
+    return trained, False
+
+
+def index_photos(
+    settings: Settings, photos: Path, model: TrainedModel, progress: StepProgress
+) -> IndexSummary:
+    """`searchapp index PHOTOS --model-config X.json --pretrained X.pt --reindex`, in-process:
+    the same library, writer lock and indexing pipeline the command uses."""
+    from indexer.pipeline import Indexer
+    from searchapp.library import Library
+    from searchapp.models.base import ModelSpec
+    from searchapp.writer_lock import WriterLock
+
+    spec = ModelSpec(MODEL_NAME, str(model.checkpoint), model.config_path)
+    with WriterLock(settings.data_dir, "searchapp demo"):
+        library = Library(settings)
+        try:
+            stored = library.indexing_model(spec, reindex=True)
+            indexer = Indexer(
+                library.store,
+                lambda: library.load_for_indexing(stored),
+                stored,
+                settings,
+                input_size=lambda: library.input_size(stored),
+            )
+            summary = indexer.run([str(photos)], progress)
+            library.vector_index(stored)
+        finally:
+            library.close()
+    return summary
+
+
+def example_searches(
+    settings: Settings, query_image: Path, top_k: int = EXAMPLE_TOP_K
+) -> tuple[list[tuple[str, list[SearchResult]]], tuple[Path, list[SearchResult]]]:
+    """A few text searches and one search by example, through the normal search service."""
+    from searchapp.library import Library
+    from searchapp.search import SearchService
+
+    library = Library(settings)
+    try:
+        service = SearchService(library)
+        searches = [(query, service.text(query, top_k)) for query in EXAMPLE_QUERIES]
+        similar = (query_image, service.similar(query_image, top_k))
+    finally:
+        library.close()
+    return searches, similar

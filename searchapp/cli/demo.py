@@ -72,7 +72,7 @@ def _print_result(result: DemoResult) -> None:
     data_dir = result.paths.library
     console.print(
         "\nTry your own queries on the demo library:\n"
-        f'  searchapp --data-dir {data_dir} search "a large orange square"\n'
+        f'  searchapp --data-dir {data_dir} search "a small purple triangle"\n'
         f"  searchapp --data-dir {data_dir} similar {image}",
         highlight=False,
         soft_wrap=True,

@@ -246,6 +246,8 @@ def train(
     return TrainedModel(output_dir / f"{MODEL_NAME}.json", output_dir / f"{MODEL_NAME}.pt", report)
 
 
+# Training runs in fp32: bf16 autocast made a training step 15-20x slower on the 2-core AVX2
+# machine (no native bf16) where it was measured, with the tiny ViTs tried first.
 def _optimise(
     model: Any,
     optimizer: torch.optim.Optimizer,

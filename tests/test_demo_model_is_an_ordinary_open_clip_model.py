@@ -98,3 +98,18 @@ def test_only_the_demo_command_imports_the_demo_package() -> None:
     ]
 
     assert importers == []
+
+
+def test_the_ui_hook_starts_the_ui_only_once_there_is_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import ui
+    from searchapp.cli.demo import start_ui
+
+    monkeypatch.delattr(ui, "serve", raising=False)
+    without = start_ui(tmp_path)
+    served: list[Path] = []
+    monkeypatch.setattr(ui, "serve", served.append, raising=False)
+
+    assert without is False
+    assert start_ui(tmp_path) is True and served == [tmp_path]

@@ -162,7 +162,7 @@ class WatchDaemon:
         summary = self.indexer.run(files)
         self.status.record_round(summary)
         self._unsaved = True
-        self._untagged = self._untagged or summary.embedded > 0
+        self._untagged = self.library.settings.auto_tag and (self._untagged or summary.embedded > 0)
         log.info(
             "%d files: %d embedded, %d linked, %d failed in %.2f s; %d waiting",
             len(files),

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     max_file_megabytes: float = Field(default=512.0, gt=0)
     fast_jpeg_decode: bool = True
     gpu_jpeg_decode: bool = True
+    auto_tag: bool = True
 
     @property
     def database_path(self) -> Path:

@@ -184,3 +184,16 @@ def test_info_on_a_file_outside_the_library_says_how_to_add_it(
 
     assert out.returncode == 1
     assert "is not in the library" in out.stderr
+
+
+def test_index_with_no_tag_leaves_the_photos_for_a_later_run_to_tag(
+    cli: CliRunner, tiny_model: TinyModel, photo_dir: Path
+) -> None:
+    skipped = cli("index", str(photo_dir), *tiny_model.flags, "--no-tag", "--json")
+    env_off = cli("index", str(photo_dir), "--json", env={"SEARCHAPP_AUTO_TAG": "false"})
+
+    later = cli("index", str(photo_dir), "--json")
+
+    assert json.loads(skipped.stdout)["tagging"] == []
+    assert json.loads(env_off.stdout)["tagging"] == []
+    assert json.loads(later.stdout)["tagging"][0]["images"] == 12

@@ -90,6 +90,13 @@ def index(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON, without a progress bar.")
     ] = False,
+    tag: Annotated[
+        bool,
+        typer.Option(
+            "--tag/--no-tag",
+            help="Tag new photos with the stored vocabularies (default: SEARCHAPP_AUTO_TAG, on).",
+        ),
+    ] = True,
 ) -> None:
     """Index photo folders: new and changed photos are embedded, gone ones forgotten."""
     from searchapp.cli.progress import index_progress
@@ -129,7 +136,7 @@ def index(
             with index_progress() as progress:
                 summary = indexer.run([str(p) for p in paths], progress)
         library.vector_index(stored)
-        tag_runs = auto_tag(library)
+        tag_runs = auto_tag(library) if tag and settings.auto_tag else []
     finally:
         library.close()
         lock.release()

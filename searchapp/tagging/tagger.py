@@ -183,7 +183,9 @@ class Tagger:
         started = time.perf_counter()
         total = self.tag_store.untagged_count(vocabulary.id, self.model.id)
         bank: LabelBank | None = None
-        threshold = vocabulary.threshold if vocabulary.threshold is not None else 0.0
+        threshold = vocabulary.threshold
+        if threshold is None:
+            threshold = default_threshold("clip")
         images = written = 0
         if progress is not None:
             progress(0, total)

@@ -28,6 +28,7 @@ from searchapp.store.records import (
 from searchapp.store.roots import LibraryRoots
 from searchapp.store.schema import embeddings, files, images, library_state, models
 from searchapp.store.tag_store import TagStore
+from searchapp.store.vector_pages import vector_pages
 
 BUSY_TIMEOUT_MS = 30_000
 SQL_CHUNK = 500
@@ -312,21 +313,10 @@ class Store:
     def iter_vectors(
         self, model_id: int, dim: int, chunk: int = 20_000, after_id: int = 0
     ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
-        last_id = after_id
-        with self.engine.connect() as conn:
-            while True:
-                rows = conn.execute(
-                    select(embeddings.c.id, embeddings.c.vector)
-                    .where(embeddings.c.model_id == model_id, embeddings.c.id > last_id)
-                    .order_by(embeddings.c.id)
-                    .limit(chunk)
-                ).all()
-                if not rows:
-                    return
-                ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
-                vectors = np.frombuffer(b"".join(row.vector for row in rows), dtype=np.float32)
-                yield ids, vectors.reshape(len(rows), dim)
-                last_id = int(ids[-1])
+        query = select(embeddings.c.id, embeddings.c.vector).where(
+            embeddings.c.model_id == model_id
+        )
+        return vector_pages(self.engine, query, dim, chunk, after_id)
 
     def hits(self, embedding_ids: Sequence[int]) -> dict[int, list[FileHit]]:
         """The files (status ok) behind each embedding id, sorted by path."""

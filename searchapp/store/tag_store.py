@@ -27,8 +27,7 @@ from searchapp.store.schema import (
     tags,
     vocabularies,
 )
-
-SQL_CHUNK = 500
+from searchapp.store.vector_pages import vector_pages
 
 
 @dataclass(frozen=True)
@@ -193,26 +192,12 @@ class TagStore:
                 tag_coverage.c.vocabulary_id == vocabulary_id,
             ),
         )
-        last_id = 0
-        while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(embeddings.c.id, embeddings.c.vector)
-                    .select_from(join)
-                    .where(
-                        embeddings.c.model_id == model_id,
-                        embeddings.c.id > last_id,
-                        tag_coverage.c.embedding_id.is_(None),
-                    )
-                    .order_by(embeddings.c.id)
-                    .limit(chunk)
-                ).all()
-            if not rows:
-                return
-            ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
-            vectors = np.frombuffer(b"".join(row.vector for row in rows), dtype=np.float32)
-            yield ids, vectors.reshape(len(rows), dim)
-            last_id = int(ids[-1])
+        query = (
+            select(embeddings.c.id, embeddings.c.vector)
+            .select_from(join)
+            .where(embeddings.c.model_id == model_id, tag_coverage.c.embedding_id.is_(None))
+        )
+        return vector_pages(self.engine, query, dim, chunk)
 
     def write_tags(
         self,

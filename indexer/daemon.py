@@ -60,15 +60,7 @@ class WatchDaemon:
         self.status = StatusReporter(self.store.indexer_status, lambda: len(self.pending))
         self._patterns = self.store.roots.ignore_patterns()
         rules = IgnoreRules(self._patterns)
-        self.indexer = Indexer(
-            self.store,
-            lambda: library.load_for_indexing(model),
-            model,
-            library.settings,
-            input_size=lambda: library.input_size(model),
-            ignore=rules,
-            should_stop=self._stop.is_set,
-        )
+        self.indexer = Indexer.for_library(library, model, rules, self._stop.is_set)
         self.watcher = FolderWatcher(self.pending, rules, supported_extensions(), self._wake.set)
         self._roots: list[str] = []
         self._unwatched: set[str] = set()  # roots that could not be watched (yet)

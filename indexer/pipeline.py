@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from indexer.device_decode import (
     TensorPreprocess,
@@ -32,6 +33,9 @@ from searchapp.decode import DecodeError, decode_image, read_header
 from searchapp.models.base import Embedder
 from searchapp.store import EmbeddedFile, FailedFile, LinkedFile, Store, StoredModel
 from searchapp.store.records import FileStat
+
+if TYPE_CHECKING:
+    from searchapp.library import Library
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
@@ -72,6 +76,26 @@ class Indexer:
     `should_stop` is asked after each batch is written: when it says yes, the run ends there
     (the background indexer's graceful shutdown); what was committed stays.
     """
+
+    @classmethod
+    def for_library(
+        cls,
+        library: Library,
+        model: StoredModel,
+        ignore: IgnoreRules | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Indexer:
+        """An indexer for the library's store and settings that loads `model` only when a photo
+        needs embedding (which makes it the library's model) and reads its input size lazily."""
+        return cls(
+            library.store,
+            lambda: library.load_for_indexing(model),
+            model,
+            library.settings,
+            input_size=lambda: library.input_size(model),
+            ignore=ignore,
+            should_stop=should_stop,
+        )
 
     def __init__(
         self,

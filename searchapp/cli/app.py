@@ -122,13 +122,8 @@ def index(
     library = Library(settings)
     try:
         stored = library.indexing_model(model_spec(model, pretrained, model_config), reindex)
-        indexer = Indexer(
-            library.store,
-            lambda: library.load_for_indexing(stored),
-            stored,
-            settings,
-            input_size=lambda: library.input_size(stored),
-            ignore=IgnoreRules(library.store.roots.ignore_patterns()),
+        indexer = Indexer.for_library(
+            library, stored, ignore=IgnoreRules(library.store.roots.ignore_patterns())
         )
         if as_json:
             summary = indexer.run([str(p) for p in paths])

@@ -152,13 +152,7 @@ def index_photos(
         library = Library(settings)
         try:
             stored = library.indexing_model(spec, reindex=True)
-            indexer = Indexer(
-                library.store,
-                lambda: library.load_for_indexing(stored),
-                stored,
-                settings,
-                input_size=lambda: library.input_size(stored),
-            )
+            indexer = Indexer.for_library(library, stored)
             summary = indexer.run([str(photos)], progress)
             library.vector_index(stored)
         finally:

@@ -229,11 +229,8 @@ class Tagger:
     def tag_new_images(self) -> list[TagRun]:
         """After indexing: every stored vocabulary (the default one at least) tags new images."""
         self.default_vocabulary()
-        return [
-            self.tag(vocabulary)
-            for vocabulary in self.tag_store.vocabularies()
-            if self.tag_store.untagged_count(vocabulary.id, self.model.id) > 0
-        ]
+        runs = [self.tag(vocabulary) for vocabulary in self.tag_store.vocabularies()]
+        return [run for run in runs if run.images > 0]
 
     # -- one image --------------------------------------------------------------------------
 

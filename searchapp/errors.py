@@ -39,3 +39,7 @@ class NoRootsError(SearchAppError):
 
 class InvalidRootError(SearchAppError):
     """A library root that is not a readable folder."""
+
+
+class DamagedLibraryError(SearchAppError):
+    """The database or the vectors stored in it are damaged."""

@@ -157,6 +157,10 @@ class Library:
         changed (see `LiveVectorIndex`)."""
         return self.live_index(model).current()
 
+    def rebuild_vector_index(self, model: StoredModel) -> VectorIndex:
+        """Build the index again from the store and replace the file (it gave impossible scores)."""
+        return self.live_index(model).rebuild()
+
     def live_index(self, model: StoredModel) -> LiveVectorIndex:
         from searchapp.live_index import LiveVectorIndex
 

@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from searchapp.vectors import VectorIndex, load_current, persist, refresh
+from searchapp.vector_file import VectorFileError
+from searchapp.vectors import VectorIndex, load_current, persist, rebuild, refresh
 
 if TYPE_CHECKING:
     from searchapp.store import Store, StoredModel
@@ -31,7 +32,7 @@ class LiveVectorIndex:
         self.last_refresh = "none"
         self._index: VectorIndex | None = None
         self._lock = threading.Lock()
-        self._persisted_generation = -1
+        self._persisted_revision = ""
 
     def current(self) -> VectorIndex:
         with self._lock:
@@ -43,7 +44,15 @@ class LiveVectorIndex:
                     self.last_refresh = "added" if changed else "unchanged"
                     return refreshed
             self._index = load_current(self.store, self.model, self.directory)
-            self._persisted_generation = self._index.manifest.generation
+            self._persisted_revision = self._index.manifest.revision
+            self.last_refresh = "loaded"
+            return self._index
+
+    def rebuild(self) -> VectorIndex:
+        """Drop the held index and build it again from the store (it gave impossible answers)."""
+        with self._lock:
+            self._index = rebuild(self.store, self.model, self.directory)
+            self._persisted_revision = self._index.manifest.revision
             self.last_refresh = "loaded"
             return self._index
 
@@ -51,11 +60,11 @@ class LiveVectorIndex:
         """Save the index as it is now, if it changed since this process last saved or loaded
         it, so that short-lived readers (`searchapp search`) start from a current file."""
         index = self.current()
-        if index.manifest.generation == self._persisted_generation:
+        if index.manifest.revision == self._persisted_revision:
             return
         try:
             persist(index, self.directory)
-        except OSError as exc:
-            log.warning("could not save the vector index in %s: %s", self.directory, exc)
+        except VectorFileError as exc:
+            log.warning("%s", exc)
             return
-        self._persisted_generation = index.manifest.generation
+        self._persisted_revision = index.manifest.revision

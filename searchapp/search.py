@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,9 +11,16 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from searchapp.errors import InvalidImageError
+from searchapp.errors import DamagedLibraryError, InvalidImageError
 from searchapp.library import Library
 from searchapp.models.base import ModelSpec
+
+log = logging.getLogger(__name__)
+SCORE_TOLERANCE = 1e-3
+
+
+def _plausible(scores: NDArray[np.float32]) -> bool:
+    return bool(np.all(np.isfinite(scores)) and np.all(np.abs(scores) <= 1.0 + SCORE_TOLERANCE))
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,7 @@ class SearchService:
             allowed = self.library.store.tags.embeddings_tagged(tags, self.model.id)
             if len(allowed) == 0:
                 return []
-        index = self.library.vector_index(self.model)
-        scores, ids = index.search(query.reshape(1, -1), top_k, allowed)
+        scores, ids = self._search(query, top_k, allowed)
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         if min_score is not None:
             pairs = [(i, s) for i, s in pairs if s >= min_score]
@@ -67,6 +74,25 @@ class SearchService:
             for hit in hits.get(embedding_id, [])
         ]
         return results[:top_k]
+
+    def _search(
+        self, query: NDArray[np.float32], top_k: int, allowed: NDArray[np.int64] | None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Cosine scores of unit vectors lie in [-1, 1]: any other score means a damaged index,
+        which is rebuilt from the store; if the stored vectors give them too, they are damaged."""
+        scores, ids = self.library.vector_index(self.model).search(
+            query.reshape(1, -1), top_k, allowed
+        )
+        if not _plausible(scores):
+            log.warning("the vector index gave impossible scores; rebuilding it from the store")
+            index = self.library.rebuild_vector_index(self.model)
+            scores, ids = index.search(query.reshape(1, -1), top_k, allowed)
+            if not _plausible(scores):
+                raise DamagedLibraryError(
+                    "The vectors stored in this library are damaged (similarity scores outside "
+                    "[-1, 1]). Run `searchapp doctor --repair` to re-embed the photos."
+                )
+        return np.clip(scores, -1.0, 1.0), ids
 
     def text(
         self,

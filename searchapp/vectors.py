@@ -1,22 +1,18 @@
 """The FAISS index: derived from the store, persisted beside it, rebuilt when it is not current.
 
-Its ids are `embeddings.id`, so a hit always maps back to the right image through SQLite. A small
-manifest records which model and which store generation the file was built from, the highest id
-it holds and the store's removal counter. When only the generation moved, rows were only added
-and the index is brought up to date by adding the ids above its highest; any other mismatch (or
-a missing file) means rebuild from SQLite. Index and manifest are read and written as a pair
-under a file lock, so processes sharing a data directory never see one without the other.
+Its ids are `embeddings.id`, so a hit always maps back to the right image through SQLite. The
+manifest (`vector_file`) names the store it was built from (library id and revision), the model,
+the highest id it holds, the store's removal counter and the file's checksum. When the store only
+gained rows since, the index is brought up to date by adding the ids above its highest; any
+other mismatch (another library, a restored backup, a damaged or missing file) means rebuild
+from SQLite, and the rebuilt index replaces the file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
 import threading
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,25 +20,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from searchapp.store.vector_state import vector_state
+from searchapp.vector_file import (
+    Manifest,
+    VectorFileError,
+    read_pair,
+    sweep_temporary_files,
+    write_pair,
+)
 
 if TYPE_CHECKING:
     from searchapp.store import Store, StoredModel
 
 log = logging.getLogger(__name__)
-INDEX_FILE = "index.faiss"
-MANIFEST_FILE = "manifest.json"
-LOCK_FILE = ".lock"
 REBUILD_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Manifest:
-    model_key: str
-    generation: int
-    count: int
-    dim: int
-    max_id: int = 0
-    removed: int = -1  # the store's `vectors_removed` when built; -1 (older manifests): unknown
+__all__ = ["Manifest", "VectorIndex", "load_current", "persist", "rebuild", "refresh"]
 
 
 class VectorIndex:
@@ -104,101 +95,60 @@ def _build(store: Store, model: StoredModel) -> VectorIndex:
         if vector_state(store.engine).removed == state.removed:
             break
     manifest = Manifest(
-        model.identity.key, state.generation, int(index.ntotal), model.dim, max_id, state.removed
+        model.identity.key,
+        state.generation,
+        int(index.ntotal),
+        model.dim,
+        max_id,
+        state.removed,
+        store.library_id(),
+        state.revision,
     )
     return VectorIndex(index, manifest)
 
 
 def refresh(index: VectorIndex, store: Store, model: StoredModel) -> VectorIndex | None:
     """`index` brought up to date in place when rows were only added since it was built (or it
-    is current); None when rows were removed or changed, or the model differs: rebuild then."""
+    is current); None when rows were removed or changed, the model differs, or the store is not
+    the one it was built from (another library, a restored backup): rebuild then."""
     held = index.manifest
     if held.model_key != model.identity.key or held.dim != model.dim or held.removed < 0:
         return None
-    state = vector_state(store.engine)
-    if state.removed != held.removed:
+    if not held.revision:
         return None
-    if state.generation == held.generation:
+    state = vector_state(store.engine)
+    if state.revision == held.revision and state.generation == held.generation:
         return index
+    if state.removed != held.removed or state.generation <= held.generation:
+        return None
+    if store.count_vectors(model.id, held.max_id) != held.count:
+        return None
     max_id = held.max_id
     for ids, vectors in store.iter_vectors(model.id, model.dim, after_id=held.max_id):
         index.add(ids, vectors)
         max_id = int(ids[-1])
     if vector_state(store.engine).removed != state.removed:
         return None
-    index.manifest = replace(held, generation=state.generation, count=index.count, max_id=max_id)
+    index.manifest = replace(
+        held,
+        generation=state.generation,
+        revision=state.revision,
+        count=index.count,
+        max_id=max_id,
+    )
     return index
 
 
-@contextlib.contextmanager
-def _locked(directory: Path, exclusive: bool) -> Iterator[None]:
-    """Readers share the lock, a writer holds it alone. A data directory this process cannot
-    write to (a read-only mount), or a system without `fcntl` (Windows), goes without it."""
-    try:
-        import fcntl
-
-        directory.mkdir(parents=True, exist_ok=True)
-        handle = open(directory / LOCK_FILE, "a+b")  # noqa: SIM115 (held across the yield)
-    except (ImportError, OSError):
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-
-
-def _read_manifest(directory: Path) -> Manifest | None:
-    try:
-        return Manifest(**json.loads((directory / MANIFEST_FILE).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def _read(model: StoredModel, directory: Path) -> VectorIndex | None:
-    """The persisted index of this model, if there is a whole one."""
-    import faiss
-
-    index_path = directory / INDEX_FILE
-    with _locked(directory, exclusive=False):
-        manifest = _read_manifest(directory)
-        if manifest is None or manifest.model_key != model.identity.key:
-            return None
-        try:
-            index = faiss.read_index(str(index_path))
-        except RuntimeError as exc:
-            if index_path.exists():
-                log.warning("vector index %s unreadable (%s); rebuilding", index_path, exc)
-            return None
-    if int(index.ntotal) != manifest.count:
-        return None
-    return VectorIndex(index, manifest)
+def _read(store: Store, model: StoredModel, directory: Path) -> VectorIndex | None:
+    """The persisted index of this library and model, if there is a whole, sound one."""
+    pair = read_pair(directory, store.library_id(), model.identity.key)
+    return None if pair is None else VectorIndex(*pair)
 
 
 def persist(index: VectorIndex, directory: Path) -> None:
-    """Write index then manifest, each atomically, under the lock; a newer pair on disk (written
-    by another process) is kept. Temporary files that a killed writer left are removed."""
-    import faiss
-
-    with _locked(directory, exclusive=True):
-        on_disk = _read_manifest(directory)
-        if (
-            on_disk is not None
-            and on_disk.model_key == index.manifest.model_key
-            and on_disk.removed >= 0
-            and on_disk.generation >= index.manifest.generation
-            and (directory / INDEX_FILE).is_file()
-        ):
-            return
-        for leftover in directory.glob(".*.tmp"):
-            leftover.unlink(missing_ok=True)
-        tmp_index = directory / f".{INDEX_FILE}.{os.getpid()}.tmp"
-        with index._lock:
-            faiss.write_index(index._index, str(tmp_index))
-        (directory / MANIFEST_FILE).unlink(missing_ok=True)
-        os.replace(tmp_index, directory / INDEX_FILE)
-        tmp_manifest = directory / f".{MANIFEST_FILE}.{os.getpid()}.tmp"
-        tmp_manifest.write_text(json.dumps(asdict(index.manifest)))
-        os.replace(tmp_manifest, directory / MANIFEST_FILE)
+    """Write the index and its manifest (see `vector_file.write_pair`); raises VectorFileError."""
+    with index._lock:
+        index.manifest = write_pair(index._index, index.manifest, directory)
 
 
 def _persist_quietly(index: VectorIndex, directory: Path) -> None:
@@ -206,22 +156,29 @@ def _persist_quietly(index: VectorIndex, directory: Path) -> None:
     reader a rebuild, never this query."""
     try:
         persist(index, directory)
-    except OSError as exc:
-        log.warning("could not save the vector index in %s: %s", directory, exc)
+    except VectorFileError as exc:
+        log.warning("%s", exc)
+
+
+def rebuild(store: Store, model: StoredModel, directory: Path) -> VectorIndex:
+    """A new index from every stored vector, replacing the file on disk (when it can)."""
+    rebuilt = _build(store, model)
+    _persist_quietly(rebuilt, directory)
+    return rebuilt
 
 
 def load_current(store: Store, model: StoredModel, directory: Path) -> VectorIndex:
     """The index for the store as it is now: read from disk, plus the rows added since it was
     written; rebuilt from the store when that is not enough. A changed index is persisted."""
-    on_disk = _read(model, directory)
+    if directory.is_dir():
+        sweep_temporary_files(directory)
+    on_disk = _read(store, model, directory)
     if on_disk is not None:
-        written = on_disk.manifest.generation
+        written = on_disk.manifest.revision
         current = refresh(on_disk, store, model)
         if current is not None:
-            if current.manifest.generation != written:
+            if current.manifest.revision != written:
                 _persist_quietly(current, directory)
             return current
     log.info("vector index %s; rebuilding from the store", "stale" if on_disk else "missing")
-    rebuilt = _build(store, model)
-    _persist_quietly(rebuilt, directory)
-    return rebuilt
+    return rebuild(store, model, directory)

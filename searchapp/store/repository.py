@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -137,8 +138,16 @@ class Store:
         )
 
     def _bump_generation(self, conn: Connection) -> None:
+        """A new generation and a new random revision: a vector index built from another store,
+        or from this one before a backup was restored, can share the number but not the token."""
         current = int(self._state(conn, "generation") or 0)
         self._set_state(conn, "generation", str(current + 1))
+        self._set_state(conn, "revision", secrets.token_hex(8))
+
+    def library_id(self) -> str:
+        """The random id this store was created with; a vector index names the store it is of."""
+        with self.engine.connect() as conn:
+            return self._state(conn, "library_id") or ""
 
     def generation(self) -> int:
         """A counter bumped by every committed change that affects search results."""
@@ -317,6 +326,14 @@ class Store:
             embeddings.c.model_id == model_id
         )
         return vector_pages(self.engine, query, dim, chunk, after_id)
+
+    def count_vectors(self, model_id: int, up_to_id: int) -> int:
+        """How many of the model's vectors have an id at most `up_to_id`."""
+        query = select(func.count()).where(
+            embeddings.c.model_id == model_id, embeddings.c.id <= up_to_id
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def hits(self, embedding_ids: Sequence[int]) -> dict[int, list[FileHit]]:
         """The files (status ok) behind each embedding id, sorted by path."""

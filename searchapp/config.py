@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+DEFAULT_VLM_MODEL = "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"
+DEFAULT_CAPTION_PROMPT = "Describe this photo in one sentence."
 
 
 def default_data_dir() -> Path:
@@ -32,6 +34,23 @@ class Settings(BaseSettings):
     fast_jpeg_decode: bool = True
     gpu_jpeg_decode: bool = True
     auto_tag: bool = True
+
+    # -- vision-language model (captions, questions): searchapp.vlm ---------------------------
+    vlm_backend: str = "transformers"
+    vlm_model: str = DEFAULT_VLM_MODEL
+    vlm_url: str | None = None
+    vlm_key: SecretStr | None = None
+    vlm_device: Device = "auto"
+    vlm_precision: Precision = "auto"
+    vlm_load_in_4bit: bool = False
+    vlm_idle_unload_seconds: float = Field(default=600.0, ge=0)
+    vlm_timeout_seconds: float = Field(default=120.0, gt=0)
+    vlm_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    vlm_max_new_tokens: int = Field(default=96, ge=1)
+    vlm_image_side: int = Field(default=768, ge=32)
+    vlm_batch_size: int = Field(default=4, ge=1)
+    vlm_caption_prompt: str = DEFAULT_CAPTION_PROMPT
+    vlm_auto_caption: bool = False
 
     @property
     def database_path(self) -> Path:

@@ -43,3 +43,23 @@ class InvalidRootError(SearchAppError):
 
 class DamagedLibraryError(SearchAppError):
     """The database or the vectors stored in it are damaged."""
+
+
+class VlmError(SearchAppError):
+    """The vision-language model cannot answer; search keeps working without it."""
+
+
+class VlmModelError(VlmError):
+    """The VLM is missing, is not a vision-language model, or cannot load."""
+
+
+class VlmEndpointError(VlmError):
+    """The OpenAI-compatible endpoint is unreachable, refused the request or answered badly."""
+
+
+class VlmTimeoutError(VlmError):
+    """The VLM took longer than the configured timeout."""
+
+
+class VlmOutOfMemoryError(VlmError):
+    """The VLM does not fit in memory on the chosen device."""

@@ -133,3 +133,19 @@ def cli_process(data_dir: Path) -> CliRunner:
         return _checked(args, run_searchapp(data_dir, *args, env=env), check)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LLaVA saved with save_pretrained (see tests/tiny_vlm.py)."""
+    from tests.tiny_vlm import build_tiny_llava
+
+    return build_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
+
+
+@pytest.fixture(scope="session")
+def tiny_smolvlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SmolVLM2-style model saved with save_pretrained (see tests/tiny_vlm.py)."""
+    from tests.tiny_vlm import build_tiny_smolvlm
+
+    return build_tiny_smolvlm(tmp_path_factory.mktemp("tiny-smolvlm"))

@@ -12,11 +12,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from searchapp.errors import DamagedLibraryError, InvalidImageError
+from searchapp.hybrid import reciprocal_rank_fusion
 from searchapp.library import Library
 from searchapp.models.base import ModelSpec
 
 log = logging.getLogger(__name__)
 SCORE_TOLERANCE = 1e-3
+HYBRID_CANDIDATES = 100
 
 
 def _plausible(scores: NDArray[np.float32]) -> bool:
@@ -48,6 +50,33 @@ class SearchService:
         self.library = library
         self.model = library.query_model(requested_model)
 
+    def _allowed(self, tags: Sequence[str]) -> NDArray[np.int64] | None:
+        if not tags:
+            return None
+        return self.library.store.tags.embeddings_tagged(tags, self.model.id)
+
+    def _clip_pairs(
+        self,
+        query: NDArray[np.float32],
+        top_k: int,
+        min_score: float | None,
+        allowed: NDArray[np.int64] | None,
+    ) -> list[tuple[int, float]]:
+        scores, ids = self._search(query, top_k, allowed)
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        if min_score is not None:
+            pairs = [(i, s) for i, s in pairs if s >= min_score]
+        return pairs
+
+    def _results(self, pairs: Sequence[tuple[int, float]], top_k: int) -> list[SearchResult]:
+        hits = self.library.store.hits([i for i, _ in pairs])
+        results = [
+            SearchResult(hit.path, score, hit.captured_at, hit.width, hit.height, hit.camera)
+            for embedding_id, score in pairs
+            for hit in hits.get(embedding_id, [])
+        ]
+        return results[:top_k]
+
     def _ranked(
         self,
         query: NDArray[np.float32],
@@ -58,22 +87,31 @@ class SearchService:
         """Best first; an image stored under several paths yields one result per path.
 
         With `tags`, only images that carry every one of them (in any vocabulary) compete."""
-        allowed = None
-        if tags:
-            allowed = self.library.store.tags.embeddings_tagged(tags, self.model.id)
-            if len(allowed) == 0:
-                return []
-        scores, ids = self._search(query, top_k, allowed)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        if min_score is not None:
-            pairs = [(i, s) for i, s in pairs if s >= min_score]
-        hits = self.library.store.hits([i for i, _ in pairs])
-        results = [
-            SearchResult(hit.path, score, hit.captured_at, hit.width, hit.height, hit.camera)
-            for embedding_id, score in pairs
-            for hit in hits.get(embedding_id, [])
-        ]
-        return results[:top_k]
+        allowed = self._allowed(tags)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        return self._results(self._clip_pairs(query, top_k, min_score, allowed), top_k)
+
+    def _hybrid(
+        self,
+        text: str,
+        query: NDArray[np.float32],
+        top_k: int,
+        min_score: float | None,
+        tags: Sequence[str],
+    ) -> list[SearchResult]:
+        """CLIP's ranking and the captions' full-text ranking merged by reciprocal rank fusion
+        (see searchapp.hybrid); each result's score is its fused score."""
+        allowed = self._allowed(tags)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        depth = max(top_k, HYBRID_CANDIDATES)
+        clip = [i for i, _ in self._clip_pairs(query, depth, min_score, allowed)]
+        words = self.library.store.captions.matches(text, self.model.id, depth)
+        if allowed is not None:
+            permitted = set(allowed.tolist())
+            words = [i for i in words if i in permitted]
+        return self._results(reciprocal_rank_fusion([clip, words]), top_k)
 
     def _search(
         self, query: NDArray[np.float32], top_k: int, allowed: NDArray[np.int64] | None
@@ -100,9 +138,14 @@ class SearchService:
         top_k: int = 10,
         min_score: float | None = None,
         tags: Sequence[str] = (),
+        hybrid: bool = False,
     ) -> list[SearchResult]:
+        """With `hybrid`, photos whose caption shares a word with the query rank higher."""
         encoder = self.library.text_encoder(self.model)
-        return self._ranked(encoder.encode_texts([query])[0], top_k, min_score, tags)
+        vector = encoder.encode_texts([query])[0]
+        if hybrid:
+            return self._hybrid(query, vector, top_k, min_score, tags)
+        return self._ranked(vector, top_k, min_score, tags)
 
     def image_vector(self, path: Path) -> NDArray[np.float32]:
         """The stored vector of an indexed, unchanged file; otherwise embed the file now."""

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from searchapp.models.base import ModelIdentity
+from searchapp.store.caption_store import CaptionStore
 from searchapp.store.file_details import FileDetails, file_details
 from searchapp.store.indexer_status import IndexerStatusTable
 from searchapp.store.migrate import upgrade_to_head
@@ -69,6 +70,7 @@ class Store:
         with self.engine.begin() as conn:
             upgrade_to_head(conn)
         self.tags = TagStore(self.engine)
+        self.captions = CaptionStore(self.engine)
         self.roots = LibraryRoots(self.engine)
         self.indexer_status = IndexerStatusTable(self.engine)
 

@@ -187,3 +187,18 @@ indexer_errors = Table(
     Column("path", String),
     Column("reason", Text, nullable=False),
 )
+
+# -- captions (migration 0005_captions) -------------------------------------------------------
+# `captions_fts` is an FTS5 table over `captions.text` (external content, rowid = image_id),
+# kept in step by triggers; it is queried with raw SQL in caption_store.
+
+captions = Table(
+    "captions",
+    metadata,
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_captions_model", "model"),
+)

@@ -26,7 +26,15 @@ from indexer.device_decode import (
     nvidia_gpu_possible,
 )
 from indexer.ignore import IgnoreRules
-from indexer.records import Batch, Decoded, Encoded, IndexSummary, Outcome, Prepared
+from indexer.records import (
+    Batch,
+    Confirmed,
+    Decoded,
+    Encoded,
+    IndexSummary,
+    Outcome,
+    Prepared,
+)
 from indexer.scan import SkippedFolder, Unreadable, scan
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, decode_image, read_header
@@ -75,6 +83,10 @@ class Indexer:
 
     `should_stop` is asked after each batch is written: when it says yes, the run ends there
     (the background indexer's graceful shutdown); what was committed stays.
+
+    A file whose size, mtime, ctime and inode are as indexed is not read. With `verify`, every
+    file is read and hashed again, and one whose content changed is embedded; with `reembed`,
+    every file is read and embedded again (each distinct content once).
     """
 
     @classmethod
@@ -84,6 +96,8 @@ class Indexer:
         model: StoredModel,
         ignore: IgnoreRules | None = None,
         should_stop: Callable[[], bool] | None = None,
+        verify: bool = False,
+        reembed: bool = False,
     ) -> Indexer:
         """An indexer for the library's store and settings that loads `model` only when a photo
         needs embedding (which makes it the library's model) and reads its input size lazily."""
@@ -95,6 +109,8 @@ class Indexer:
             input_size=lambda: library.input_size(model),
             ignore=ignore,
             should_stop=should_stop,
+            verify=verify,
+            reembed=reembed,
         )
 
     def __init__(
@@ -106,8 +122,14 @@ class Indexer:
         input_size: Callable[[], int | None] | None = None,
         ignore: IgnoreRules | None = None,
         should_stop: Callable[[], bool] | None = None,
+        verify: bool = False,
+        reembed: bool = False,
     ) -> None:
         self.store = store
+        self.verify = verify
+        self.reembed = reembed
+        self._known_hashes: dict[str, str | None] = {}
+        self._reembedded: set[str] = set()
         self.ignore = ignore
         self._should_stop = should_stop or (lambda: False)
         self.model = model
@@ -191,7 +213,10 @@ class Indexer:
         except OSError as exc:
             return FailedFile(stat, f"cannot read: {exc.strerror or exc}")
         digest = content_hash(data)
-        if self.store.is_embedded(digest, self.model.id):
+        must_embed = self.reembed and digest not in self._reembedded
+        if not must_embed and self.store.is_embedded(digest, self.model.id):
+            if self.verify and self._known_hashes.get(stat.path) == digest:
+                return Confirmed(stat, digest)
             return LinkedFile(stat, digest)
         if is_jpeg(data) and self._device_preprocess is not None:
             try:
@@ -237,6 +262,8 @@ class Indexer:
     ) -> tuple[list[FileStat], list[FailedFile], list[str]]:
         """What must be read: new, modified and not-yet-embedded files; and what is gone."""
         known = self.store.known_files(roots, self.model.id)
+        self._known_hashes = {path: file.content_hash for path, file in known.items()}
+        read_all = self.verify or self.reembed
         todo: list[FileStat] = []
         unreadable: list[FailedFile] = []
         seen: set[str] = set()
@@ -255,9 +282,9 @@ class Indexer:
                     summary.unchanged += 1
                 continue
             if (
-                previous is not None
-                and previous.size == entry.size
-                and previous.mtime_ns == entry.mtime_ns
+                not read_all
+                and previous is not None
+                and previous.matches(entry)
                 and (previous.status == "failed" or previous.embedded)
             ):
                 summary.unchanged += 1
@@ -389,9 +416,14 @@ class Indexer:
                 EmbeddedFile(item.stat, item.content_hash, item.meta, vector)
                 for item, vector in zip(batch.prepared, vectors, strict=True)
             ]
-        self.store.write_batch(self.model.id, embedded, batch.linked, batch.failed)
+        self.store.write_batch(
+            self.model.id, embedded, [*batch.linked, *batch.confirmed], batch.failed
+        )
+        if self.reembed:
+            self._reembedded.update(item.content_hash for item in embedded)
         summary.embedded += len(embedded)
         summary.linked += len(batch.linked)
+        summary.unchanged += len(batch.confirmed)
         for failure in batch.failed:
             log.warning("failed: %s: %s", failure.stat.path, failure.reason)
             summary.failed.append((failure.stat.path, failure.reason))

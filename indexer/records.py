@@ -41,7 +41,16 @@ class Decoded:
     image: Image.Image
 
 
-Outcome = Prepared | Decoded | Encoded | LinkedFile | FailedFile
+@dataclass(frozen=True)
+class Confirmed:
+    """A file read again (`index --verify`) whose content is the one indexed: only its stat is
+    brought up to date."""
+
+    stat: FileStat
+    content_hash: str
+
+
+Outcome = Prepared | Decoded | Encoded | LinkedFile | Confirmed | FailedFile
 
 
 @dataclass
@@ -81,6 +90,7 @@ class Batch:
     decoded: list[Decoded] = field(default_factory=list)
     encoded: list[Encoded] = field(default_factory=list)
     linked: list[LinkedFile] = field(default_factory=list)
+    confirmed: list[LinkedFile] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
 
     def add(self, item: Outcome) -> None:
@@ -92,12 +102,14 @@ class Batch:
             self.encoded.append(item)
         elif isinstance(item, LinkedFile):
             self.linked.append(item)
+        elif isinstance(item, Confirmed):
+            self.confirmed.append(LinkedFile(item.stat, item.content_hash))
         else:
             self.failed.append(item)
 
     @property
     def other_count(self) -> int:
-        return len(self.linked) + len(self.failed)
+        return len(self.linked) + len(self.confirmed) + len(self.failed)
 
     @property
     def to_embed(self) -> int:

@@ -67,7 +67,7 @@ def _file_entry(path: str, extensions: frozenset[str]) -> FileStat | Unreadable 
         return Unreadable(path, f"cannot read: {exc.strerror or exc}")
     if not stat.S_ISREG(st.st_mode):
         return Unreadable(path, "not a regular file")
-    return FileStat(path, st.st_size, st.st_mtime_ns)
+    return FileStat.of(path, st)
 
 
 def scan(

@@ -155,7 +155,7 @@ class SearchService:
         try:
             st = os.stat(absolute)
             stored = self.library.store.stored_vector(
-                absolute, st.st_size, st.st_mtime_ns, self.model.id
+                absolute, st.st_size, st.st_mtime_ns, self.model.id, st.st_ctime_ns, st.st_ino
             )
             if stored is not None:
                 return stored

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +134,7 @@ def _keeps(on_disk: Manifest | None, manifest: Manifest, directory: Path) -> boo
     """Whether the pair on disk already is this index (written by a peer), whole and sound."""
     if on_disk is None or not (directory / INDEX_FILE).is_file():
         return False
-    if (on_disk.library_id, on_disk.model_key, on_disk.revision) != (
-        manifest.library_id,
-        manifest.model_key,
-        manifest.revision,
-    ):
+    if replace(on_disk, checksum="") != replace(manifest, checksum=""):
         return False
     try:
         return file_checksum(directory / INDEX_FILE) == on_disk.checksum

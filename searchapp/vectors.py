@@ -174,10 +174,10 @@ def load_current(store: Store, model: StoredModel, directory: Path) -> VectorInd
         sweep_temporary_files(directory)
     on_disk = _read(store, model, directory)
     if on_disk is not None:
-        written = on_disk.manifest.revision
+        written = (on_disk.manifest.revision, on_disk.manifest.generation)
         current = refresh(on_disk, store, model)
         if current is not None:
-            if current.manifest.revision != written:
+            if (current.manifest.revision, current.manifest.generation) != written:
                 _persist_quietly(current, directory)
             return current
     log.info("vector index %s; rebuilding from the store", "stale" if on_disk else "missing")

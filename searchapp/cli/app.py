@@ -83,7 +83,19 @@ def index(
     pretrained: PretrainedOption = None,
     model_config: ModelConfigOption = None,
     reindex: Annotated[
-        bool, typer.Option("--reindex", help="Re-embed everything with the given model.")
+        bool,
+        typer.Option(
+            "--reindex",
+            help="Read and re-embed every photo (with the given model, if one is given).",
+        ),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Read and hash every photo again (not only those whose stat changed) and "
+            "re-embed those whose content changed.",
+        ),
     ] = False,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Images per model call.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Parallel decode workers.")] = None,
@@ -123,7 +135,11 @@ def index(
     try:
         stored = library.indexing_model(model_spec(model, pretrained, model_config), reindex)
         indexer = Indexer.for_library(
-            library, stored, ignore=IgnoreRules(library.store.roots.ignore_patterns())
+            library,
+            stored,
+            ignore=IgnoreRules(library.store.roots.ignore_patterns()),
+            verify=verify,
+            reembed=reindex,
         )
         if as_json:
             summary = indexer.run([str(p) for p in paths])

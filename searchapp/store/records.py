@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,18 @@ class KnownFile:
     status: str
     content_hash: str | None
     embedded: bool
+    ctime_ns: int | None = None
+    inode: int | None = None
+
+    def matches(self, stat: FileStat) -> bool:
+        """Whether `stat` is the file as indexed: size, mtime, ctime and inode all equal (a
+        restored mtime still moves the ctime; a replaced file has another inode)."""
+        return (self.size, self.mtime_ns, self.ctime_ns, self.inode) == (
+            stat.size,
+            stat.mtime_ns,
+            stat.ctime_ns,
+            stat.inode,
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,12 @@ class FileStat:
     path: str
     size: int
     mtime_ns: int
+    ctime_ns: int = 0
+    inode: int = 0
+
+    @classmethod
+    def of(cls, path: str, st: os.stat_result) -> FileStat:
+        return cls(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from searchapp.store.records import (
     EmbeddedFile,
     FailedFile,
     FileHit,
+    FileStat,
     KnownFile,
     LinkedFile,
     StoredModel,
@@ -170,13 +171,21 @@ class Store:
             files.c.status,
             files.c.content_hash,
             embeddings.c.id.is_not(None).label("embedded"),
+            files.c.ctime_ns,
+            files.c.inode,
         ).select_from(join)
         known: dict[str, KnownFile] = {}
         with self.engine.connect() as conn:
             for root in roots:
                 for row in conn.execute(query.where(_under_root(root))):
                     known[row.path] = KnownFile(
-                        row.size, row.mtime_ns, row.status, row.content_hash, bool(row.embedded)
+                        row.size,
+                        row.mtime_ns,
+                        row.status,
+                        row.content_hash,
+                        bool(row.embedded),
+                        row.ctime_ns,
+                        row.inode,
                     )
         return known
 
@@ -212,44 +221,14 @@ class Store:
                         set_={"vector": item.vector.tobytes()},
                     )
                 )
-                self._upsert_file(
-                    conn,
-                    item.stat.path,
-                    item.stat.size,
-                    item.stat.mtime_ns,
-                    item.content_hash,
-                    image_id,
-                    "ok",
-                    None,
-                    now,
-                )
+                self._upsert_file(conn, item.stat, item.content_hash, image_id, "ok", None, now)
             for link in linked:
                 image_id = conn.execute(
                     select(images.c.id).where(images.c.content_hash == link.content_hash)
                 ).scalar_one()
-                self._upsert_file(
-                    conn,
-                    link.stat.path,
-                    link.stat.size,
-                    link.stat.mtime_ns,
-                    link.content_hash,
-                    image_id,
-                    "ok",
-                    None,
-                    now,
-                )
+                self._upsert_file(conn, link.stat, link.content_hash, image_id, "ok", None, now)
             for fail in failed:
-                self._upsert_file(
-                    conn,
-                    fail.stat.path,
-                    fail.stat.size,
-                    fail.stat.mtime_ns,
-                    None,
-                    None,
-                    "failed",
-                    fail.reason,
-                    now,
-                )
+                self._upsert_file(conn, fail.stat, None, None, "failed", fail.reason, now)
             self._bump_generation(conn)
 
     @staticmethod
@@ -276,9 +255,7 @@ class Store:
     @staticmethod
     def _upsert_file(
         conn: Connection,
-        path: str,
-        size: int,
-        mtime_ns: int,
+        stat: FileStat,
         content_hash: str | None,
         image_id: int | None,
         status: str,
@@ -286,8 +263,10 @@ class Store:
         now: float,
     ) -> None:
         values = {
-            "size": size,
-            "mtime_ns": mtime_ns,
+            "size": stat.size,
+            "mtime_ns": stat.mtime_ns,
+            "ctime_ns": stat.ctime_ns or None,
+            "inode": stat.inode or None,
             "content_hash": content_hash,
             "image_id": image_id,
             "status": status,
@@ -296,7 +275,7 @@ class Store:
         }
         conn.execute(
             sqlite_insert(files)
-            .values(path=path, **values)
+            .values(path=stat.path, **values)
             .on_conflict_do_update(index_elements=[files.c.path], set_=values)
         )
 
@@ -364,9 +343,16 @@ class Store:
         return found
 
     def stored_vector(
-        self, path: str, size: int, mtime_ns: int, model_id: int
+        self,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        model_id: int,
+        ctime_ns: int | None = None,
+        inode: int | None = None,
     ) -> NDArray[np.float32] | None:
-        """The vector of an indexed file, if the file on disk is still the one indexed."""
+        """The vector of an indexed file, if the file on disk is still the one indexed (its
+        ctime and inode are compared too when given)."""
         query = (
             select(embeddings.c.vector)
             .join(files, files.c.image_id == embeddings.c.image_id)
@@ -377,6 +363,10 @@ class Store:
                 embeddings.c.model_id == model_id,
             )
         )
+        if ctime_ns is not None:
+            query = query.where(files.c.ctime_ns == ctime_ns)
+        if inode is not None:
+            query = query.where(files.c.inode == inode)
         with self.engine.connect() as conn:
             blob = conn.execute(query).scalar()
         return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()

@@ -52,6 +52,8 @@ files = Table(
     Column("path", String, nullable=False, unique=True),
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
+    Column("ctime_ns", BigInteger),  # migration 0006; NULL: indexed before it, read again
+    Column("inode", BigInteger),
     Column("content_hash", String),
     Column("image_id", Integer, ForeignKey("images.id", ondelete="SET NULL")),
     Column("status", String, nullable=False),

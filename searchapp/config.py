@@ -5,18 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+EmbeddingPrecision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+Runtime = Literal["auto", "torch", "onnx"]
 DEFAULT_VLM_MODEL = "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"
 DEFAULT_CAPTION_PROMPT = "Describe this photo in one sentence."
 
 
 def default_data_dir() -> Path:
     return Path(user_data_dir("searchapp", appauthor=False))
+
+
+def default_cache_dir() -> Path:
+    return Path(user_cache_dir("searchapp", appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -26,7 +32,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     device: Device = "auto"
-    precision: Precision = "auto"
+    precision: EmbeddingPrecision = "auto"
+    runtime: Runtime = "auto"
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     batch_size: int | None = Field(default=None, ge=1)
     decode_workers: int | None = Field(default=None, ge=1)
     max_image_megapixels: float = Field(default=180.0, gt=0)

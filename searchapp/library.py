@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING
 
 from searchapp.config import Settings
 from searchapp.errors import LibraryEmptyError, ModelMismatchError, ModelNotFoundError
-from searchapp.models.base import ModelSpec
-from searchapp.models.registry import get_backend, load_embedder
+from searchapp.models.base import ModelSpec, ZeroShotScoring
+from searchapp.models.registry import get_backend
 from searchapp.store import Store, StoredModel
 
 if TYPE_CHECKING:
     from searchapp.live_index import LiveVectorIndex
-    from searchapp.models.base import Embedder, TextEncoder
+    from searchapp.models.base import Embedder, ImageEncoder, TextEncoder
+    from searchapp.models.export_cache import Manifest
+    from searchapp.models.runtime import RuntimeChoice
     from searchapp.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ class Library:
         self.store = Store(settings.database_path)
         self._embedder: Embedder | None = None
         self._live_index: LiveVectorIndex | None = None
+        self.runtime_choice: RuntimeChoice | None = None
 
     def close(self) -> None:
         if self._embedder is not None:
@@ -124,9 +127,43 @@ class Library:
         return active
 
     def embedder(self, model: StoredModel) -> Embedder:
+        """The whole model in the runtime chosen for this machine (see `models.runtime`)."""
         if self._embedder is None or self._embedder.identity.key != model.identity.key:
-            self._embedder = load_embedder(self._spec_of(model), self.settings, model.identity)
+            from searchapp.models.runtime import RuntimeLoader
+
+            loader = RuntimeLoader(self._spec_of(model), self.settings, model.identity)
+            self._embedder = loader.load()
+            self.runtime_choice = loader.choice
         return self._embedder
+
+    def _export(self, model: StoredModel) -> Manifest | None:
+        from searchapp.models.export_cache import load_manifest
+
+        return load_manifest(self.settings.cache_dir, model.identity)
+
+    def image_encoder(self, model: StoredModel) -> ImageEncoder:
+        """For one query photo: the exported image tower (fp32, no torch) when there is one,
+        else the model."""
+        if self._embedder is None:
+            manifest = self._export(model)
+            if manifest is not None and manifest.image is not None:
+                from searchapp.models.onnx_embedder import OnnxImageEncoder
+
+                return OnnxImageEncoder(manifest, "fp32")
+        return self.embedder(model)
+
+    def zero_shot_scoring(self, model: StoredModel) -> ZeroShotScoring:
+        """The model's zero-shot constants, from its export when there is one."""
+        manifest = self._export(model) if self._embedder is None else None
+        if manifest is not None:
+            scoring = manifest.scoring
+            bias = scoring.get("logit_bias")
+            return ZeroShotScoring(
+                str(scoring["family"]),
+                float(scoring["logit_scale"]),
+                None if bias is None else float(bias),
+            )
+        return self.embedder(model).zero_shot_scoring()
 
     def _query_encoder_dir(self, model: StoredModel) -> Path:
         key = f"{model.identity.key}|{self.settings.device}|{self.settings.precision}"

@@ -162,7 +162,7 @@ class SearchService:
             data = Path(absolute).read_bytes()
         except OSError as exc:
             raise InvalidImageError(f"Cannot read {path}: {exc.strerror or exc}") from None
-        embedder = self.library.embedder(self.model)
+        embedder = self.library.image_encoder(self.model)
         settings = self.library.settings
         draft = embedder.input_size if settings.fast_jpeg_decode else None
         try:

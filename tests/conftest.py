@@ -35,6 +35,15 @@ class TinyModel:
         return ["--model-config", str(self.config_path), "--pretrained", str(self.checkpoint)]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One user cache (exported graphs, calibration, label embeddings) for the whole session, as
+    a user's is shared by their libraries; never the real one."""
+    cache = tmp_path_factory.mktemp("user-cache")
+    os.environ["SEARCHAPP_CACHE_DIR"] = str(cache)
+    return cache
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     """An open_clip config and checkpoint saved to disk, loaded back as users load theirs."""
@@ -73,6 +82,7 @@ CliRunner = Callable[..., CliResult]
 
 BASE_ENV = {
     "SEARCHAPP_PRECISION": "fp32",
+    "SEARCHAPP_RUNTIME": "torch",
     "HF_HUB_OFFLINE": "1",
     "COLUMNS": "200",
 }

@@ -127,6 +127,16 @@ class Embedder(Protocol):
         """Release the weights (and device memory)."""
 
 
+class ImageEncoder(Protocol):
+    input_size: int
+
+    def preprocess(self, image: Image.Image) -> Any:
+        """Turn one RGB image into the encoder's input."""
+
+    def encode_images(self, batch: Sequence[Any]) -> NDArray[np.float32]:
+        """Embed preprocessed images; returns an (n, dim) array of unit vectors."""
+
+
 class TextEncoder(Protocol):
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed texts; returns an (n, dim) array of unit vectors."""

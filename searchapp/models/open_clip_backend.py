@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from searchapp.config import Settings
+    from searchapp.models.export_cache import Manifest
 
 log = logging.getLogger(__name__)
 HF_HUB_PREFIX = "hf-hub:"
@@ -350,6 +351,28 @@ class OpenClipEmbedder:
         return export_text_encoder(
             self._model, self._tokenizer, self.encode_texts, settings, directory
         )
+
+    def export_onnx(self, cache_dir: Path) -> Manifest | None:
+        """Export both towers to ONNX into the cache (see `onnx_export`); fp32 CPU models only."""
+        if self.device != "cpu" or self.precision != "fp32":
+            return None
+        from searchapp.models.onnx_export import export_model
+
+        return export_model(
+            self._model,
+            self._preprocess,
+            self._tokenizer,
+            self._tokenizer_clean,
+            self.zero_shot_scoring(),
+            self.identity,
+            cache_dir,
+        )
+
+    def use_precision(self, precision: str) -> None:
+        """Cast the loaded weights (e.g. fp32 → bf16 once an fp32 export is made)."""
+        self._dtype = torch_dtype(precision)
+        self._model = self._model.to(dtype=self._dtype)
+        self.precision = precision
 
     def unload(self) -> None:
         self._model = None

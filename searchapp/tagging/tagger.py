@@ -156,9 +156,9 @@ class Tagger:
                     fingerprint, cached.family, cached.logit_scale, cached.logit_bias, vectors
                 )
         started = time.perf_counter()
-        embedder = self.library.embedder(self.model)
-        vectors = ensemble_label_vectors(embedder.encode_texts, labels, templates)
-        scoring = embedder.zero_shot_scoring()
+        encoder = self.library.text_encoder(self.model)
+        vectors = ensemble_label_vectors(encoder.encode_texts, labels, templates)
+        scoring = self.library.zero_shot_scoring(self.model)
         bank = LabelBank(
             fingerprint, scoring.family, scoring.logit_scale, scoring.logit_bias, vectors
         )

@@ -1,0 +1,249 @@
+"""Which runtime embeds: torch (fp32, bf16; fp16 on CUDA) or exported towers on ONNX Runtime
+(fp32, int8), chosen by measurement on this machine, remembered, overridable.
+
+`SEARCHAPP_RUNTIME` / `--runtime` (`auto`, `torch`, `onnx`) and `SEARCHAPP_PRECISION` /
+`--precision` (`auto`, `fp32`, `bf16`, `fp16`, `int8`) decide when given. With `auto` on a CPU,
+the first load of a model on a machine times each candidate on the same batch, interleaved
+(torch in bf16 where the CPU has native bf16, else fp32; ONNX Runtime fp32; int8 only when asked
+for), keeps the fastest, and records the choice in `SEARCHAPP_CACHE_DIR/calibration.json`, keyed by
+model, CPU and requested precision. On a GPU torch runs (fp16).
+
+The first CPU load of a model also exports its towers (`onnx_export`), whatever the runtime, so
+that single-photo commands later start without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from searchapp.errors import SearchAppError
+from searchapp.models.export_cache import Manifest, load_manifest
+from searchapp.models.precision import cpu_has_native_bf16, cpu_signature, cuda_possible
+from searchapp.models.registry import load_embedder
+
+if TYPE_CHECKING:
+    from searchapp.config import Settings
+    from searchapp.models.base import Embedder, ModelIdentity, ModelSpec
+
+log = logging.getLogger(__name__)
+CALIBRATION_FILE = "calibration.json"
+CALIBRATION_BATCH = 8
+CALIBRATION_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    runtime: str
+    precision: str
+    source: str
+    images_per_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.runtime} {self.precision}"
+
+
+def _calibration_key(identity: ModelIdentity, settings: Settings) -> str:
+    return f"{identity.key}|{cpu_signature()}|{settings.precision}"
+
+
+def _read_calibrations(cache_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((cache_dir / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remembered_choice(identity: ModelIdentity, settings: Settings) -> RuntimeChoice | None:
+    entry = _read_calibrations(settings.cache_dir).get(_calibration_key(identity, settings))
+    if not isinstance(entry, dict) or entry.get("runtime") not in ("torch", "onnx"):
+        return None
+    return RuntimeChoice(
+        str(entry["runtime"]), str(entry["precision"]), "remembered", entry.get("images_per_s", {})
+    )
+
+
+def remember_choice(identity: ModelIdentity, settings: Settings, choice: RuntimeChoice) -> None:
+    data = _read_calibrations(settings.cache_dir)
+    entry = {k: v for k, v in asdict(choice).items() if k != "source"}
+    data[_calibration_key(identity, settings)] = {
+        **entry,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    temporary = settings.cache_dir / f".{CALIBRATION_FILE}.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(temporary, settings.cache_dir / CALIBRATION_FILE)
+
+
+def _images_per_s(embedders: dict[str, Embedder], size: int) -> dict[str, float]:
+    """Each candidate's rate on the same random batch, rounds interleaved, median."""
+    rng = np.random.default_rng(0)
+    batch = list(rng.standard_normal((CALIBRATION_BATCH, 3, size, size), dtype=np.float32))
+    inputs = {name: _as_inputs(embedder, batch) for name, embedder in embedders.items()}
+    for name, embedder in embedders.items():
+        embedder.encode_images(inputs[name][:2])
+    timings: dict[str, list[float]] = {name: [] for name in embedders}
+    for _ in range(CALIBRATION_ROUNDS):
+        for name, embedder in embedders.items():
+            started = time.perf_counter()
+            embedder.encode_images(inputs[name])
+            timings[name].append(time.perf_counter() - started)
+    return {name: round(CALIBRATION_BATCH / statistics.median(t), 2) for name, t in timings.items()}
+
+
+def _as_inputs(embedder: Embedder, batch: list[Any]) -> list[Any]:
+    if getattr(embedder, "runtime", "torch") == "onnx":
+        return batch
+    import torch
+
+    return [torch.from_numpy(item) for item in batch]
+
+
+def _cast(embedder: Embedder, precision: str) -> str:
+    """Cast a loaded fp32 torch model to `precision` where the backend can; what it runs in."""
+    cast = getattr(embedder, "use_precision", None)
+    if precision != embedder.precision and cast is not None:
+        cast(precision)
+    return embedder.precision
+
+
+class RuntimeLoader:
+    """Loads the embedder of a model for indexing, in the runtime the settings or calibration
+    choose. `choice` says what was chosen and why once `load` returned."""
+
+    def __init__(self, spec: ModelSpec, settings: Settings, identity: ModelIdentity) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.identity = identity
+        self.choice: RuntimeChoice | None = None
+
+    def _torch(self, precision: str) -> Embedder:
+        settings = self.settings.model_copy(update={"precision": precision, "device": "cpu"})
+        return load_embedder(self.spec, settings, self.identity)
+
+    def _exported(self, torch_fp32: Embedder | None = None) -> Manifest | None:
+        """The model's export, made now (with `torch_fp32`, or a model loaded for it) if
+        missing or damaged."""
+        manifest = load_manifest(self.settings.cache_dir, self.identity)
+        if manifest is not None:
+            return manifest
+        owned = torch_fp32 is None
+        model = torch_fp32 if torch_fp32 is not None else self._torch("fp32")
+        export = getattr(model, "export_onnx", None)
+        try:
+            return export(self.settings.cache_dir) if export is not None else None
+        except Exception:
+            log.warning("could not export %s to ONNX", self.identity.describe(), exc_info=True)
+            return None
+        finally:
+            if owned:
+                model.unload()
+
+    def _onnx(self, manifest: Manifest | None, precision: str) -> Embedder | None:
+        from searchapp.models.onnx_embedder import OnnxEmbedder
+
+        if manifest is None or manifest.image is None or manifest.text is None:
+            return None
+        if precision == "int8":
+            from searchapp.models.onnx_quantize import ensure_int8
+
+            manifest = ensure_int8(manifest)
+        try:
+            return OnnxEmbedder(self.identity, manifest, precision)
+        except ValueError:
+            return None
+
+    def load(self) -> Embedder:
+        settings = self.settings
+        runtime, precision = settings.runtime, str(settings.precision)
+        if precision == "int8":
+            if runtime == "torch":
+                raise SearchAppError(
+                    "int8 runs on ONNX Runtime: use --runtime onnx (or auto) with --precision int8."
+                )
+            runtime = "onnx"
+        if precision in ("bf16", "fp16"):
+            if runtime == "onnx":
+                raise SearchAppError(
+                    f"ONNX Runtime here runs fp32 or int8, not {precision}: use --runtime torch, "
+                    "or --precision fp32 / int8."
+                )
+            runtime = "torch"
+        if runtime != "onnx" and cuda_possible(settings.device):
+            embedder = load_embedder(self.spec, settings, self.identity)
+            if embedder.device == "cuda":
+                self.choice = RuntimeChoice("torch", embedder.precision, "gpu")
+                return embedder
+            embedder.unload()
+        if runtime == "onnx":
+            return self._load_onnx("fp32" if precision == "auto" else precision)
+        if runtime == "torch":
+            return self._load_torch(precision, "settings")
+        remembered = remembered_choice(self.identity, settings)
+        if remembered is not None:
+            return self._load_remembered(remembered)
+        return self._calibrate(precision)
+
+    def _load_onnx(self, precision: str) -> Embedder:
+        embedder = self._onnx(self._exported(), precision)
+        if embedder is None:
+            log.warning("no ONNX export of %s; using torch", self.identity.describe())
+            return self._load_torch("fp32", "fallback")
+        self.choice = RuntimeChoice("onnx", precision, "settings")
+        return embedder
+
+    def _torch_precision(self, precision: str) -> str:
+        if precision == "auto":
+            return "bf16" if cpu_has_native_bf16() else "fp32"
+        return precision
+
+    def _load_torch(self, precision: str, source: str) -> Embedder:
+        wanted = self._torch_precision(precision)
+        embedder = self._torch("fp32")
+        if load_manifest(self.settings.cache_dir, self.identity) is None:
+            self._exported(embedder)
+        self.choice = RuntimeChoice("torch", _cast(embedder, wanted), source)
+        return embedder
+
+    def _load_remembered(self, remembered: RuntimeChoice) -> Embedder:
+        if remembered.runtime == "onnx":
+            embedder = self._onnx(self._exported(), remembered.precision)
+            if embedder is not None:
+                self.choice = remembered
+                return embedder
+        return self._load_torch(remembered.precision, "remembered")
+
+    def _calibrate(self, precision: str) -> Embedder:
+        torch_embedder = self._torch("fp32")
+        manifest = self._exported(torch_embedder)
+        torch_precision = _cast(torch_embedder, self._torch_precision(precision))
+        onnx_precision = "int8" if precision == "int8" else "fp32"
+        onnx_embedder = self._onnx(manifest, onnx_precision)
+        if onnx_embedder is None:
+            self.choice = RuntimeChoice("torch", torch_precision, "only runtime")
+            return torch_embedder
+        candidates = {
+            f"torch {torch_precision}": torch_embedder,
+            f"onnx {onnx_precision}": onnx_embedder,
+        }
+        rates = _images_per_s(candidates, onnx_embedder.input_size)
+        best = max(rates, key=lambda name: rates[name])
+        runtime, chosen_precision = best.split(" ")
+        self.choice = RuntimeChoice(runtime, chosen_precision, "calibration", rates)
+        remember_choice(self.identity, self.settings, self.choice)
+        log.info("runtime calibration: %s; using %s", rates, best)
+        loser = onnx_embedder if runtime == "torch" else torch_embedder
+        loser.unload()
+        return candidates[best]

@@ -63,3 +63,7 @@ class VlmTimeoutError(VlmError):
 
 class VlmOutOfMemoryError(VlmError):
     """The VLM does not fit in memory on the chosen device."""
+
+
+class ReadOnlyLibraryError(SearchAppError):
+    """A command that writes was given a library this process cannot write."""

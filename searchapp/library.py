@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,22 +36,23 @@ class Library:
         self._embedder: Embedder | None = None
         self._live_index: LiveVectorIndex | None = None
         self.runtime_choice: RuntimeChoice | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def close(self) -> None:
         if self._embedder is not None:
             self._embedder.unload()
             self._embedder = None
         self.store.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     # -- model choice -----------------------------------------------------------------------
 
     def _spec_of(self, model: StoredModel) -> ModelSpec:
         config_path = None
         if model.config_json is not None:
-            config_path = self.settings.model_configs_dir / f"{model.identity.name}.json"
-            config_path.parent.mkdir(parents=True, exist_ok=True)
-            if not config_path.is_file() or config_path.read_text() != model.config_json:
-                config_path.write_text(model.config_json)
+            config_path = self._model_config_file(model.identity.name, model.config_json)
         pretrained = model.pretrained
         checkpoint_missing = pretrained is not None and not Path(pretrained).is_file()
         if checkpoint_missing and model.identity.is_local_checkpoint:
@@ -59,6 +61,22 @@ class Library:
                 "Put it back, or index again with --reindex and other model flags."
             )
         return ModelSpec(model.identity.name, pretrained, config_path, model.identity.backend)
+
+    def _model_config_file(self, name: str, config_json: str) -> Path:
+        """The stored architecture as a file open_clip can register: in the data directory, or
+        (a read-only library) in a temporary folder of this process."""
+        config_path = self.settings.model_configs_dir / f"{name}.json"
+        if config_path.is_file() and config_path.read_text() == config_json:
+            return config_path
+        try:
+            config_path.parent.mkdir(parents=True, exist_ok=True)
+            config_path.write_text(config_json)
+        except OSError:
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="searchapp-")
+            config_path = Path(self._scratch.name) / f"{name}.json"
+            config_path.write_text(config_json)
+        return config_path
 
     def indexing_model(self, requested: ModelSpec | None, reindex: bool = False) -> StoredModel:
         """The model to index with: the library's, or `requested` when new or when re-indexing.

@@ -4,12 +4,13 @@ crash), so a stale lock never needs cleaning up. (`fcntl` locks: on Windows ther
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
 from types import TracebackType
 
-from searchapp.errors import IndexerBusyError
+from searchapp.errors import IndexerBusyError, ReadOnlyLibraryError
 
 LOCK_FILE = "indexer.lock"
 log = logging.getLogger(__name__)
@@ -26,9 +27,18 @@ class WriterLock:
     message another indexer gets."""
 
     def __init__(self, data_dir: Path, what: str) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / LOCK_FILE
-        self._handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            raise ReadOnlyLibraryError(
+                f"The data directory {data_dir} is read-only ({exc.strerror}): search, similar, "
+                f"status, info and tags work; {what.removeprefix('searchapp ')} needs write "
+                "access (remount it read-write, or use another --data-dir)."
+            ) from None
         if fcntl is None:
             log.warning("no file locks on this system: run one indexer per library at a time")
             return

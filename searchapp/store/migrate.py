@@ -22,6 +22,17 @@ def current_revision(conn: Connection) -> str | None:
     return None if value is None else str(value)
 
 
+def require_current(conn: Connection, database_path: Path) -> None:
+    """A read-only library cannot be upgraded: say so rather than fail on a missing column."""
+    from searchapp.errors import ReadOnlyLibraryError
+
+    if current_revision(conn) != HEAD_REVISION:
+        raise ReadOnlyLibraryError(
+            f"The library {database_path} was made by another version of searchapp and must be "
+            "upgraded, which needs write access: open it once where it is writable."
+        )
+
+
 def upgrade_to_head(conn: Connection) -> None:
     if current_revision(conn) == HEAD_REVISION:
         return

@@ -10,15 +10,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import and_, create_engine, delete, event, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from searchapp.models.base import ModelIdentity
 from searchapp.store.caption_store import CaptionStore
+from searchapp.store.connection import is_read_only, open_engine
 from searchapp.store.file_details import FileDetails, file_details
 from searchapp.store.indexer_status import IndexerStatusTable
-from searchapp.store.migrate import upgrade_to_head
+from searchapp.store.migrate import require_current, upgrade_to_head
 from searchapp.store.records import (
     EmbeddedFile,
     FailedFile,
@@ -33,17 +34,7 @@ from searchapp.store.schema import embeddings, files, images, library_state, mod
 from searchapp.store.tag_store import TagStore
 from searchapp.store.vector_pages import vector_pages
 
-BUSY_TIMEOUT_MS = 30_000
 SQL_CHUNK = 500
-
-
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 def _under_root(root: str) -> Any:
@@ -61,15 +52,19 @@ def _chunks(items: Sequence[Any], size: int = SQL_CHUNK) -> Iterator[Sequence[An
 class Store:
     """SQLite through SQLAlchemy Core, in WAL mode so readers never block the writer."""
 
-    def __init__(self, database_path: Path) -> None:
-        database_path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, database_path: Path, read_only: bool | None = None) -> None:
+        """`read_only=None`: read-only when this process cannot write the database or its folder
+        (a read-only mount); then nothing is written, and a schema that is behind is an error."""
         self.path = database_path
-        self.engine: Engine = create_engine(
-            f"sqlite:///{database_path}", connect_args={"check_same_thread": False}
-        )
-        event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        self.read_only = is_read_only(database_path) if read_only is None else read_only
+        if not self.read_only:
+            database_path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = open_engine(database_path, self.read_only)
         with self.engine.begin() as conn:
-            upgrade_to_head(conn)
+            if self.read_only:
+                require_current(conn, database_path)
+            else:
+                upgrade_to_head(conn)
         self.tags = TagStore(self.engine)
         self.captions = CaptionStore(self.engine)
         self.roots = LibraryRoots(self.engine)

@@ -13,6 +13,7 @@ import platform
 import resource
 import sys
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -142,3 +143,29 @@ class ForeignCpu:
     def as_dict(self) -> dict[str, float]:
         cores = self.foreign_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
         return {"foreign_cpu_s": round(self.foreign_cpu_s, 2), "foreign_cores": round(cores, 2)}
+
+
+class PartFailed(Exception):
+    """A measurement ran, but what it found does not pass; the message says why."""
+
+
+class ResultFile:
+    """A measurement's results, rewritten to `path` (atomically) on every change, so a process
+    killed at its time limit still leaves everything it had measured."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {}
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self._write()
+
+    def update(self, values: dict[str, Any]) -> None:
+        self.data.update(values)
+        self._write()
+
+    def _write(self) -> None:
+        partial = self.path.with_name(f".{self.path.name}.part")
+        partial.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, self.path)

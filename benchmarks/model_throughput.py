@@ -42,12 +42,16 @@ def sample_batch(preprocess: Any, batch: int, seed: int) -> Any:
 
 
 def time_encoder(model: Any, pixels: Any, warmup: int, iters: int) -> tuple[list[float], Any]:
-    """Seconds per `encode_image` call, and the L2-normalised float32 embeddings."""
+    """Seconds per `encode_image` call, and the L2-normalised float32 embeddings. On CUDA each
+    call waits for the device, so a timing covers the work, not only its launch."""
     import torch
 
     def run() -> Any:
         with torch.inference_mode():
-            return torch.nn.functional.normalize(model.encode_image(pixels).float(), dim=-1)
+            out = torch.nn.functional.normalize(model.encode_image(pixels).float(), dim=-1)
+        if out.is_cuda:
+            torch.cuda.synchronize(out.device)
+        return out
 
     for _ in range(warmup):
         run()

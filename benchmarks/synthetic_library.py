@@ -218,6 +218,45 @@ def make_library(
     return [root / photo.relpath for photo in photos]
 
 
+def make_burst_library(
+    root: Path,
+    n: int,
+    seed: int,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    *,
+    distinct: int = 128,
+    quality: int = 90,
+    workers: int | None = None,
+) -> list[Path]:
+    """A library of n files made from `distinct` generated photos, like a camera roll of bursts:
+    file i has the pixels of photo i % distinct and its own capture time in EXIF, so every file
+    has different bytes (and is embedded, not linked as a duplicate) while only `distinct`
+    photos are drawn (0.5-2.5 s each on one core, which is what makes large libraries slow).
+    Decoding costs what the drawn photos cost; EXIF orientations are theirs. The drawn photos
+    live beside `root`, in `<root>-base`."""
+    root = Path(root).expanduser().resolve()
+    distinct = max(1, min(distinct, n))
+    bases = make_library(
+        root.with_name(f"{root.name}-base"), distinct, seed, size, quality=quality, workers=workers
+    )
+    base_photos = plan_library(distinct, seed, size)
+    photos = plan_library(n, seed, size)
+    datas = [path.read_bytes() for path in bases]
+    for photo in photos:
+        path = root / photo.relpath
+        if path.is_file() and path.stat().st_size > 0:
+            continue
+        base = base_photos[photo.index % distinct]
+        old, new = (f"{when:%Y:%m:%d %H:%M:%S}".encode() for when in (base.taken, photo.taken))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+        partial.write_bytes(datas[photo.index % distinct].replace(old, new, 2))
+        stamp = photo.taken.timestamp()
+        os.utime(partial, (stamp, stamp))
+        os.replace(partial, path)
+    return [root / photo.relpath for photo in photos]
+
+
 def _drain(results: Iterable[object], total: int, started: float) -> None:
     for done, _ in enumerate(results, 1):
         if done % 10 == 0 or done == total:

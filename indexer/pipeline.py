@@ -196,6 +196,7 @@ class Indexer:
         params = self.embedder.tensor_preprocess
         if self.embedder.device != "cuda" or params is None:
             return None
+        log.info("decoding JPEGs on %s in batches (nvJPEG)", self.embedder.device)
         return TensorPreprocess(*params)
 
     def _prepare(self, stat: FileStat) -> Outcome:

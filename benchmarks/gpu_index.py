@@ -3,10 +3,10 @@ indexed by the real CLI, end to end, for each architecture with random weights i
 nvJPEG decoding on and off; then the model alone on the GPU.
 
 Per end-to-end run (`searchapp -v --data-dir <fresh> index LIB --model M --pretrained <random
-checkpoint> --no-tag`, whole process): images/s over the wall time and once the model had
-loaded (index_throughput.py's log reading), CPU seconds and cores used by the process and its
-decode workers, peak RSS, the GPU memory used above idle and the mean GPU load (NVML, sampled
-every 0.1 s) and whether JPEGs were in fact decoded on the GPU (the pipeline's log line).
+checkpoint> --no-tag`, whole process, torch runtime): images/s over the wall time and once the
+model had loaded (index_throughput.py's log reading), CPU seconds and cores used by the process
+and its decode workers, peak RSS, the GPU memory used above idle and the mean GPU load (NVML,
+sampled every 0.1 s) and whether JPEGs were in fact decoded on the GPU (the pipeline's log line).
 Model only: encode_image on batches of the CUDA pipeline's size (index_throughput.model_only),
 images/s and torch's peak GPU memory. The library is made of `distinct` drawn photos in EXIF
 variants (synthetic_library.make_burst_library), so that it can be made in well under a minute.
@@ -208,6 +208,7 @@ def measure_with(launcher: Launcher, args: argparse.Namespace, result: ResultFil
             continue
         for nvjpeg in ("on", "off"):
             env = dict(os.environ, SEARCHAPP_DEVICE=args.device, SEARCHAPP_PRECISION=precision)
+            env.update(SEARCHAPP_RUNTIME="torch", SEARCHAPP_CACHE_DIR=str(args.work_dir / "cache"))
             env.update(SEARCHAPP_GPU_JPEG_DECODE=str(nvjpeg == "on").lower())
             log(f"index: {model}, nvJPEG {nvjpeg}")
             try:

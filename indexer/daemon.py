@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING
 from indexer.ignore import IgnoreRules
 from indexer.pending import PendingChanges
 from indexer.pipeline import Indexer
-from indexer.roots import forget_root, is_under, outermost
 from indexer.scan import supported_extensions
 from indexer.status import StatusReporter
 from indexer.watcher import FolderWatcher
 from searchapp.errors import SearchAppError
+from searchapp.roots import forget_root, is_under, outermost
 from searchapp.store import FailedFile
 from searchapp.store.records import FileStat
 
 if TYPE_CHECKING:
-    from searchapp.library import Library
+    from searchapp.service import LibraryService
     from searchapp.store import StoredModel
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,10 @@ class WatchOptions:
 
 
 class WatchDaemon:
-    def __init__(self, library: Library, model: StoredModel, options: WatchOptions) -> None:
-        self.library = library
-        self.store = library.store
+    def __init__(self, service: LibraryService, model: StoredModel, options: WatchOptions) -> None:
+        self.service = service
+        self.library = service.library
+        self.store = service.store
         self.model = model
         self.options = options
         self._stop = threading.Event()
@@ -60,7 +61,7 @@ class WatchDaemon:
         self.status = StatusReporter(self.store.indexer_status, lambda: len(self.pending))
         self._patterns = self.store.roots.ignore_patterns()
         rules = IgnoreRules(self._patterns)
-        self.indexer = Indexer.for_library(library, model, rules, self._stop.is_set)
+        self.indexer = Indexer.for_library(self.library, model, rules, self._stop.is_set)
         self.watcher = FolderWatcher(self.pending, rules, supported_extensions(), self._wake.set)
         self._roots: list[str] = []
         self._unwatched: set[str] = set()  # roots that could not be watched (yet)
@@ -250,14 +251,10 @@ class WatchDaemon:
     def _tag_new_images(self) -> None:
         """As after `searchapp index`: every stored vocabulary tags the images embedded since.
         Tagging is an extra: a failure is reported, never stops the indexing."""
-        from searchapp.tagging.tagger import Tagger
-
         self._untagged = False
-        try:
-            Tagger(self.library, self.model).tag_new_images()
-        except Exception as exc:
-            log.warning("automatic tagging skipped: %s", exc, exc_info=True)
-            self.status.error(None, f"automatic tagging skipped: {exc}")
+        _, skipped = self.service.tag_new_photos()
+        if skipped is not None:
+            self.status.error(None, f"automatic tagging skipped: {skipped}")
 
     def _persist_index(self) -> None:
         started = time.monotonic()

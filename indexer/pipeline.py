@@ -31,13 +31,14 @@ from indexer.records import (
     Confirmed,
     Decoded,
     Encoded,
-    IndexSummary,
     Outcome,
     Prepared,
 )
 from indexer.scan import SkippedFolder, Unreadable, scan
 from searchapp.config import Settings
-from searchapp.decode import DecodeError, decode_image, read_header
+from searchapp.decode import DecodeError, read_header
+from searchapp.image_input import decode_for_model
+from searchapp.indexing import IndexSummary
 from searchapp.models.base import Embedder
 from searchapp.store import EmbeddedFile, FailedFile, LinkedFile, Store, StoredModel
 from searchapp.store.records import FileStat
@@ -179,7 +180,7 @@ class Indexer:
         return default_batch_size(self.embedder.device if self._model_ready else "cpu")
 
     @functools.cached_property
-    def _draft_size(self) -> int | None:
+    def _input_size_for_decode(self) -> int | None:
         if not self.settings.fast_jpeg_decode:
             return None
         known = self._input_size() if self._input_size is not None else None
@@ -237,7 +238,7 @@ class Indexer:
         """Decode; preprocess too once the model is loaded (before that, hand the picture
         back, so workers keep decoding ahead instead of waiting for the model)."""
         try:
-            decoded = decode_image(data, self._draft_size, self.settings.max_image_megapixels)
+            decoded = decode_for_model(data, self.settings, self._input_size_for_decode)
         except DecodeError as exc:
             return FailedFile(stat, str(exc))
         except Exception as exc:  # a decoder bug must cost one file, never the run
@@ -435,3 +436,16 @@ class Indexer:
             len(batch.failed),
         )
         return batch.size
+
+
+def local_index_runner(
+    library: Library,
+    model: StoredModel,
+    ignore_patterns: Sequence[str],
+    verify: bool = False,
+    reembed: bool = False,
+) -> Indexer:
+    """The `local` index runner (see `searchapp.indexing`): this machine's pipeline."""
+    return Indexer.for_library(
+        library, model, ignore=IgnoreRules(ignore_patterns), verify=verify, reembed=reembed
+    )

@@ -54,35 +54,6 @@ Outcome = Prepared | Decoded | Encoded | LinkedFile | Confirmed | FailedFile
 
 
 @dataclass
-class IndexSummary:
-    scanned: int = 0
-    unchanged: int = 0
-    embedded: int = 0
-    linked: int = 0
-    removed: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped_folders: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def indexed(self) -> int:
-        return self.embedded + self.linked
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "scanned": self.scanned,
-            "indexed": self.indexed,
-            "embedded": self.embedded,
-            "linked": self.linked,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
-            "skipped_folders": self.skipped_folders,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-@dataclass
 class Batch:
     """The outcomes gathered for one model call and one store transaction."""
 

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from indexer.records import IndexSummary
+from searchapp.indexing import IndexSummary
 from searchapp.store.indexer_status import (
     HEARTBEAT_SECONDS,
     IndexerError,

@@ -67,3 +67,11 @@ class VlmOutOfMemoryError(VlmError):
 
 class ReadOnlyLibraryError(SearchAppError):
     """A command that writes was given a library this process cannot write."""
+
+
+class InvalidQueryError(SearchAppError):
+    """A query, filter or search option that cannot be used as given."""
+
+
+class PhotoNotFoundError(SearchAppError):
+    """No indexed photo has that id (or path)."""

@@ -1,34 +1,75 @@
-"""The search service: text → image and image → image over the library's vector index."""
+"""Ranking: a query vector against the library's vector index, with filters, a relevance
+cutoff (fixed or `auto`), sort order and pagination. Every result is a photo (a file)."""
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from searchapp.errors import DamagedLibraryError, InvalidImageError
+from searchapp.cutoff import auto_cutoff
+from searchapp.errors import DamagedLibraryError, InvalidQueryError
 from searchapp.hybrid import reciprocal_rank_fusion
-from searchapp.library import Library
-from searchapp.models.base import ModelSpec
+from searchapp.store.photo_queries import PhotoFilter, PhotoRow
+
+if TYPE_CHECKING:
+    from searchapp.store import Store, StoredModel
+    from searchapp.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
+SortOrder = Literal["score", "date"]
 SCORE_TOLERANCE = 1e-3
 HYBRID_CANDIDATES = 100
-
-
-def _plausible(scores: NDArray[np.float32]) -> bool:
-    return bool(np.all(np.isfinite(scores)) and np.all(np.abs(scores) <= 1.0 + SCORE_TOLERANCE))
+MAX_TOP_K = 1000
+MAX_OFFSET = 100_000
+EXACT_CANDIDATES = 4096
+"""A filter admitting at most this many vectors is searched exactly over exactly those."""
+DATE_SORT_POOL = 1000
+"""`sort=date` orders the best this-many results by score (above the cutoff) by capture time."""
+AUTO_POOL = 256
+BACKGROUND_SAMPLE = 2048
 
 
 @dataclass(frozen=True)
-class SearchResult:
-    path: str
+class SearchOptions:
+    top_k: int = 10
+    offset: int = 0
+    min_score: float | Literal["auto"] | None = None
+    sort: SortOrder = "score"
+    hybrid: bool = False
+    """Merge the ranking with the captions' full-text ranking (reciprocal rank fusion)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise InvalidQueryError(f"top_k must be between 1 and {MAX_TOP_K}, not {self.top_k}.")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise InvalidQueryError(
+                f"offset must be between 0 and {MAX_OFFSET}, not {self.offset}."
+            )
+        if self.sort not in ("score", "date"):
+            raise InvalidQueryError(f"sort must be 'score' or 'date', not {self.sort!r}.")
+        score = self.min_score
+        if isinstance(score, str):
+            if score != "auto":
+                raise InvalidQueryError(f"min_score must be a number or 'auto', not {score!r}.")
+        elif score is not None and not (math.isfinite(score) and -1.0 <= score <= 1.0):
+            raise InvalidQueryError(
+                f"min_score is a cosine similarity between -1 and 1 (or 'auto'), not {score}."
+            )
+
+
+@dataclass(frozen=True)
+class PhotoHit:
+    id: int
     score: float
+    path: str
+    taken_at: str | None
     captured_at: str | None
     width: int
     height: int
@@ -36,8 +77,10 @@ class SearchResult:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "path": self.path,
+            "id": self.id,
             "score": round(self.score, 6),
+            "path": self.path,
+            "taken_at": self.taken_at,
             "captured_at": self.captured_at,
             "width": self.width,
             "height": self.height,
@@ -45,139 +88,187 @@ class SearchResult:
         }
 
 
-class SearchService:
-    def __init__(self, library: Library, requested_model: ModelSpec | None = None) -> None:
-        self.library = library
-        self.model = library.query_model(requested_model)
+@dataclass
+class SearchResponse:
+    results: list[PhotoHit]
+    cutoff: float | None = None
+    """The score results needed (the fixed `min_score`, or what `auto` chose)."""
+    candidates: int | None = None
+    """How many distinct images the filters admitted (None without filters)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Milliseconds per stage: encode, filter, vector_search, metadata, total."""
 
-    def _allowed(self, tags: Sequence[str]) -> NDArray[np.int64] | None:
-        if not tags:
-            return None
-        return self.library.store.tags.embeddings_tagged(tags, self.model.id)
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "results": [hit.as_dict() for hit in self.results],
+            "cutoff": None if self.cutoff is None else round(self.cutoff, 6),
+            "candidates": self.candidates,
+            "timings": {stage: round(ms, 3) for stage, ms in self.timings.items()},
+        }
 
-    def _clip_pairs(
+
+class Stopwatch:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self._at = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + (now - self._at) * 1000
+        self._at = now
+
+
+def _plausible(scores: NDArray[np.float32]) -> bool:
+    return bool(np.all(np.isfinite(scores)) and np.all(np.abs(scores) <= 1.0 + SCORE_TOLERANCE))
+
+
+def _hit(row: PhotoRow, score: float) -> PhotoHit:
+    return PhotoHit(
+        row.id, score, row.path, row.taken_at, row.captured_at, row.width, row.height, row.camera
+    )
+
+
+class Ranker:
+    """Ranks one model's vectors for a query vector; `index` gives the current vector index."""
+
+    def __init__(
         self,
+        store: Store,
+        model: StoredModel,
+        index: Callable[[], VectorIndex],
+        rebuild: Callable[[], VectorIndex],
+    ) -> None:
+        self.store = store
+        self.model = model
+        self._index = index
+        self._rebuild = rebuild
+        self._background: tuple[int, NDArray[np.float32]] | None = None
+
+    def _library_sample(self, index: VectorIndex) -> NDArray[np.float32]:
+        """Vectors of a random sample of the library, kept until the library grows by a tenth."""
+        if self._background is not None and index.count <= self._background[0] * 1.1:
+            return self._background[1]
+        ids = index.ids()
+        if len(ids) > BACKGROUND_SAMPLE:
+            ids = np.random.default_rng(0).choice(ids, BACKGROUND_SAMPLE, replace=False)
+        _, vectors = self.store.photos.vectors(ids.tolist(), self.model.dim)
+        self._background = (index.count, vectors)
+        return vectors
+
+    def _nearest(
+        self,
+        index: VectorIndex,
         query: NDArray[np.float32],
-        top_k: int,
-        min_score: float | None,
+        k: int,
         allowed: NDArray[np.int64] | None,
-    ) -> list[tuple[int, float]]:
-        scores, ids = self._search(query, top_k, allowed)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        if min_score is not None:
-            pairs = [(i, s) for i, s in pairs if s >= min_score]
-        return pairs
-
-    def _results(self, pairs: Sequence[tuple[int, float]], top_k: int) -> list[SearchResult]:
-        hits = self.library.store.hits([i for i, _ in pairs])
-        results = [
-            SearchResult(hit.path, score, hit.captured_at, hit.width, hit.height, hit.camera)
-            for embedding_id, score in pairs
-            for hit in hits.get(embedding_id, [])
-        ]
-        return results[:top_k]
-
-    def _ranked(
-        self,
-        query: NDArray[np.float32],
-        top_k: int,
-        min_score: float | None,
-        tags: Sequence[str] = (),
-    ) -> list[SearchResult]:
-        """Best first; an image stored under several paths yields one result per path.
-
-        With `tags`, only images that carry every one of them (in any vocabulary) compete."""
-        allowed = self._allowed(tags)
-        if allowed is not None and len(allowed) == 0:
-            return []
-        return self._results(self._clip_pairs(query, top_k, min_score, allowed), top_k)
-
-    def _hybrid(
-        self,
-        text: str,
-        query: NDArray[np.float32],
-        top_k: int,
-        min_score: float | None,
-        tags: Sequence[str],
-    ) -> list[SearchResult]:
-        """CLIP's ranking and the captions' full-text ranking merged by reciprocal rank fusion
-        (see searchapp.hybrid); each result's score is its fused score."""
-        allowed = self._allowed(tags)
-        if allowed is not None and len(allowed) == 0:
-            return []
-        depth = max(top_k, HYBRID_CANDIDATES)
-        clip = [i for i, _ in self._clip_pairs(query, depth, min_score, allowed)]
-        words = self.library.store.captions.matches(text, self.model.id, depth)
-        if allowed is not None:
-            permitted = set(allowed.tolist())
-            words = [i for i in words if i in permitted]
-        return self._results(reciprocal_rank_fusion([clip, words]), top_k)
-
-    def _search(
-        self, query: NDArray[np.float32], top_k: int, allowed: NDArray[np.int64] | None
+        exact: tuple[NDArray[np.int64], NDArray[np.float32]] | None,
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Cosine scores of unit vectors lie in [-1, 1]: any other score means a damaged index,
-        which is rebuilt from the store; if the stored vectors give them too, they are damaged."""
-        scores, ids = self.library.vector_index(self.model).search(
-            query.reshape(1, -1), top_k, allowed
-        )
+        if exact is not None:
+            ids, vectors = exact
+            scores = vectors @ query
+            k = min(k, len(ids))
+            best = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
+            best = best[np.lexsort((ids[best], -scores[best]))]
+            return scores[best].astype(np.float32), ids[best]
+        scores, ids = index.search(query.reshape(1, -1), k, allowed)
         if not _plausible(scores):
             log.warning("the vector index gave impossible scores; rebuilding it from the store")
-            index = self.library.rebuild_vector_index(self.model)
-            scores, ids = index.search(query.reshape(1, -1), top_k, allowed)
+            scores, ids = self._rebuild().search(query.reshape(1, -1), k, allowed)
             if not _plausible(scores):
                 raise DamagedLibraryError(
                     "The vectors stored in this library are damaged (similarity scores outside "
                     "[-1, 1]). Run `searchapp doctor --repair` to re-embed the photos."
                 )
-        return np.clip(scores, -1.0, 1.0), ids
+        keep = ids[0] >= 0
+        return np.clip(scores[0][keep], -1.0, 1.0), ids[0][keep]
 
-    def text(
+    def rank(
         self,
-        query: str,
-        top_k: int = 10,
-        min_score: float | None = None,
-        tags: Sequence[str] = (),
-        hybrid: bool = False,
-    ) -> list[SearchResult]:
-        """With `hybrid`, photos whose caption shares a word with the query rank higher."""
-        encoder = self.library.text_encoder(self.model)
-        vector = encoder.encode_texts([query])[0]
+        query: NDArray[np.float32],
+        photo_filter: PhotoFilter,
+        options: SearchOptions,
+        timings: dict[str, float],
+        text: str | None = None,
+    ) -> SearchResponse:
+        """With `options.hybrid` and a `text`, photos whose caption matches the text rise:
+        CLIP's ranking and the captions' full-text ranking merged by reciprocal rank fusion,
+        each result's score then being its fused score (no cutoff applies)."""
+        clock = Stopwatch(timings)
+        index = self._index()
+        clock.lap("index")
+        allowed: NDArray[np.int64] | None = None
+        exact = None
+        if not photo_filter.is_empty:
+            allowed = self.store.photos.candidates(photo_filter, self.model.id)
+            if len(allowed) <= EXACT_CANDIDATES:
+                exact = self.store.photos.vectors(allowed.tolist(), self.model.dim)
+            clock.lap("filter")
+            if len(allowed) == 0:
+                return SearchResponse([], None, 0, timings)
+        wanted = options.offset + options.top_k
+        pool = wanted
+        if options.min_score == "auto":
+            pool = max(pool, AUTO_POOL)
+        if options.sort == "date":
+            pool = max(pool, DATE_SORT_POOL)
+        available = len(allowed) if allowed is not None else index.count
+        pool = min(pool, available)
+        if pool == 0:
+            return SearchResponse([], None, None if allowed is None else 0, timings)
+        hybrid = options.hybrid and bool(text and text.strip())
         if hybrid:
-            return self._hybrid(query, vector, top_k, min_score, tags)
-        return self._ranked(vector, top_k, min_score, tags)
+            pool = min(available, max(pool, HYBRID_CANDIDATES))
+        while True:
+            nearest, ids = self._nearest(index, query, pool, allowed, exact)
+            scores: NDArray[np.floating[Any]] = nearest
+            if hybrid:
+                assert text is not None
+                scores, ids = self._fused(ids, text, pool, allowed)
+            clock.lap("vector_search")
+            rows = self.store.photos.photos_of(ids.tolist(), self.model.id, photo_filter)
+            clock.lap("metadata")
+            hits = [
+                _hit(row, float(s))
+                for i, s in zip(ids, scores, strict=True)
+                for row in rows.get(int(i), [])
+            ]
+            if len(hits) >= wanted or pool >= available or len(ids) < pool:
+                break
+            pool = min(available, pool * 2)  # vectors without an admitted photo (just removed)
+        cutoff = None if hybrid else self._cutoff(index, query, nearest, options, exact)
+        if cutoff is not None:
+            hits = [hit for hit in hits if hit.score >= cutoff]
+        hits.sort(key=lambda hit: (-hit.score, hit.path))
+        if options.sort == "date":
+            hits = hits[:DATE_SORT_POOL]
+            hits.sort(key=lambda hit: hit.path)
+            hits.sort(key=lambda hit: hit.taken_at or "", reverse=True)
+        page = hits[options.offset : options.offset + options.top_k]
+        clock.lap("rank")
+        return SearchResponse(page, cutoff, None if allowed is None else len(allowed), timings)
 
-    def image_vector(self, path: Path) -> NDArray[np.float32]:
-        """The stored vector of an indexed, unchanged file; otherwise embed the file now."""
-        from searchapp.decode import DecodeError, decode_image
+    def _fused(
+        self, ids: NDArray[np.int64], text: str, depth: int, allowed: NDArray[np.int64] | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        words = self.store.captions.matches(text, self.model.id, depth)
+        if allowed is not None:
+            permitted = set(allowed.tolist())
+            words = [i for i in words if i in permitted]
+        fused = reciprocal_rank_fusion([ids.tolist(), words])
+        return (
+            np.asarray([score for _, score in fused], dtype=np.float64),
+            np.asarray([item for item, _ in fused], dtype=np.int64),
+        )
 
-        absolute = os.path.abspath(path)
-        try:
-            st = os.stat(absolute)
-            stored = self.library.store.stored_vector(
-                absolute, st.st_size, st.st_mtime_ns, self.model.id, st.st_ctime_ns, st.st_ino
-            )
-            if stored is not None:
-                return stored
-            data = Path(absolute).read_bytes()
-        except OSError as exc:
-            raise InvalidImageError(f"Cannot read {path}: {exc.strerror or exc}") from None
-        embedder = self.library.image_encoder(self.model)
-        settings = self.library.settings
-        draft = embedder.input_size if settings.fast_jpeg_decode else None
-        try:
-            decoded = decode_image(data, draft, settings.max_image_megapixels)
-        except DecodeError as exc:
-            raise InvalidImageError(f"Cannot use {path} as a query image: {exc}") from None
-        vectors = embedder.encode_images([embedder.preprocess(decoded.image)])
-        query: NDArray[np.float32] = vectors[0]
-        return query
-
-    def similar(
+    def _cutoff(
         self,
-        path: Path,
-        top_k: int = 10,
-        min_score: float | None = None,
-        tags: Sequence[str] = (),
-    ) -> list[SearchResult]:
-        return self._ranked(self.image_vector(path), top_k, min_score, tags)
+        index: VectorIndex,
+        query: NDArray[np.float32],
+        top_scores: NDArray[np.float32],
+        options: SearchOptions,
+        exact: tuple[NDArray[np.int64], NDArray[np.float32]] | None,
+    ) -> float | None:
+        if options.min_score != "auto":
+            return options.min_score
+        sample = exact[1] if exact is not None else self._library_sample(index)
+        return auto_cutoff(top_scores, (sample @ query).astype(np.float32))

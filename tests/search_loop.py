@@ -14,8 +14,8 @@ from pathlib import Path
 
 from searchapp.config import Settings
 from searchapp.errors import LibraryEmptyError
-from searchapp.library import Library
-from searchapp.search import SearchService
+from searchapp.search import MAX_TOP_K, SearchOptions
+from searchapp.service import LibraryService
 
 DEADLINE = 120.0
 
@@ -29,19 +29,16 @@ def _done(stop: Path, found: int) -> bool:
 
 def main(data_dir: Path, out: Path, stop: Path) -> None:
     deadline = time.monotonic() + DEADLINE
-    library = Library(Settings(data_dir=data_dir, precision="fp32"))
+    service = LibraryService(Settings(data_dir=data_dir, precision="fp32"))
     errors: list[str] = []
     first_seen: dict[str, float] = {}
     refreshes: dict[str, int] = {}
     searches = 0
-    service = None
     while not _done(stop, len(first_seen)) and time.monotonic() < deadline:
         try:
-            if service is None:
-                service = SearchService(library)
-            results = service.text("a photo", top_k=100_000)
+            results = service.search("a photo", options=SearchOptions(top_k=MAX_TOP_K)).results
             searches += 1
-            live = library.live_index(service.model).last_refresh
+            live = service.library.live_index(service.query_model()).last_refresh
             refreshes[live] = refreshes.get(live, 0) + 1
             now = time.time()
             for result in results:
@@ -50,7 +47,7 @@ def main(data_dir: Path, out: Path, stop: Path) -> None:
             time.sleep(0.05)  # the indexer has not committed its first batch yet
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
-    library.close()
+    service.close()
     out.write_text(
         json.dumps(
             {

@@ -3,6 +3,7 @@ fusion: a photo whose caption holds a rare word is found even when CLIP ranks it
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,8 @@ import pytest
 
 from searchapp.config import Settings
 from searchapp.hybrid import RRF_K, reciprocal_rank_fusion
-from searchapp.library import Library
-from searchapp.search import SearchService
+from searchapp.search import SearchOptions
+from searchapp.service import LibraryService
 from searchapp.store.caption_store import NewCaption
 from tests.conftest import CliRunner, TinyModel
 from tests.reference import ReferenceModel
@@ -32,9 +33,18 @@ def test_fusion_sums_reciprocal_ranks_and_breaks_ties_by_the_first_list() -> Non
 
 
 @pytest.fixture
-def library(cli: CliRunner, tiny_model: TinyModel, photo_dir: Path, data_dir: Path) -> Library:
+def service(
+    cli: CliRunner, tiny_model: TinyModel, photo_dir: Path, data_dir: Path
+) -> Iterator[LibraryService]:
     cli("index", str(photo_dir), *tiny_model.flags, "--no-tag", env=EXACT)
-    return Library(Settings(data_dir=data_dir, fast_jpeg_decode=False, precision="fp32"))
+    settings = Settings(data_dir=data_dir, fast_jpeg_decode=False, precision="fp32")
+    with LibraryService(settings) as service:
+        yield service
+
+
+def search(service: LibraryService, top_k: int, hybrid: bool = False) -> list[str]:
+    options = SearchOptions(top_k=top_k, hybrid=hybrid)
+    return [r.path for r in service.search(QUERY, options=options).results]
 
 
 def clip_order(tiny_model: TinyModel, photo_dir: Path, query: str) -> list[str]:
@@ -45,18 +55,16 @@ def clip_order(tiny_model: TinyModel, photo_dir: Path, query: str) -> list[str]:
 
 
 def test_a_caption_with_the_rare_word_lifts_clips_last_photo_to_the_top(
-    library: Library, tiny_model: TinyModel, photo_dir: Path
+    service: LibraryService, tiny_model: TinyModel, photo_dir: Path
 ) -> None:
     order = clip_order(tiny_model, photo_dir, QUERY)
     last = order[-1]
-    image_id = next(
-        p.image_id for p in library.store.captions.pending("m", "p", limit=100) if p.path == last
-    )
-    library.store.captions.write([NewCaption(image_id, "m", "p", "A crumpled receipt, 3 items")])
-    search = SearchService(library)
+    captions = service.store.captions
+    image_id = next(p.image_id for p in captions.pending("m", "p", limit=100) if p.path == last)
+    captions.write([NewCaption(image_id, "m", "p", "A crumpled receipt, 3 items")])
 
-    plain = [r.path for r in search.text(QUERY, top_k=12)]
-    hybrid = search.text(QUERY, top_k=12, hybrid=True)
+    plain = search(service, 12)
+    hybrid = service.search(QUERY, options=SearchOptions(top_k=12, hybrid=True)).results
 
     assert plain == order and plain[-1] == last
     assert [r.path for r in hybrid] == [last, *order[:-1]]
@@ -65,10 +73,8 @@ def test_a_caption_with_the_rare_word_lifts_clips_last_photo_to_the_top(
 
 
 def test_hybrid_search_without_any_caption_is_clips_ranking(
-    library: Library, tiny_model: TinyModel, photo_dir: Path
+    service: LibraryService, tiny_model: TinyModel, photo_dir: Path
 ) -> None:
-    search = SearchService(library)
-
-    hybrid = [r.path for r in search.text(QUERY, top_k=5, hybrid=True)]
+    hybrid = search(service, 5, hybrid=True)
 
     assert hybrid == clip_order(tiny_model, photo_dir, QUERY)[:5]

@@ -159,11 +159,13 @@ def assert_consistent(data_dir: Path) -> None:
 def assert_matches_folder(data_dir: Path, folder: Path, valid: Iterable[Path]) -> None:
     """The library holds every valid photo under `folder` exactly once, with its current content,
     and nothing else as ok; and search finds each photo's own content first."""
-    from searchapp.library import Library
-    from searchapp.search import SearchService
+    from searchapp.query import Query
+    from searchapp.search import SearchOptions
+    from searchapp.service import LibraryService
 
     valid = sorted(valid)
-    library = Library(Settings(data_dir=data_dir, precision="fp32"))
+    service = LibraryService(Settings(data_dir=data_dir, precision="fp32"))
+    library = service.library
     try:
         model = library.store.active_model()
         assert model is not None
@@ -173,10 +175,9 @@ def assert_matches_folder(data_dir: Path, folder: Path, valid: Iterable[Path]) -
         for path in valid:
             assert ok[str(path)].content_hash == content_hash(path), path
             assert ok[str(path)].embedded, path
-        service = SearchService(library)
         for path in valid[:: max(1, len(valid) // 5)]:
-            best = service.similar(path, top_k=1)[0]
+            best = service.search(Query.image(path), options=SearchOptions(top_k=1)).results[0]
             assert content_hash(Path(best.path)) == content_hash(path)
             assert best.score > 0.999
     finally:
-        library.close()
+        service.close()

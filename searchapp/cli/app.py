@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,22 +13,33 @@ from typer.core import TyperGroup
 from searchapp.cli import demo as demo_commands
 from searchapp.cli import tagging as tagging_commands
 from searchapp.cli.options import (
+    AfterOption,
+    BeforeOption,
+    CameraOption,
+    FolderOption,
     JsonOption,
+    MinHeightOption,
     MinScoreOption,
+    MinWidthOption,
     ModelConfigOption,
     ModelOption,
+    OffsetOption,
     PretrainedOption,
+    SortOption,
     TagFilterOption,
     TopKOption,
+    TypeOption,
     model_spec,
-    open_library,
+    open_service,
+    search_options,
     settings_of,
 )
-from searchapp.cli.output import error_console, print_json, print_results, print_summary
-from searchapp.cli.tagging import auto_tag, print_tag_runs
-from searchapp.cli.watch import echo_indexer_report, indexer_report, roots_app, watch
+from searchapp.cli.output import console, error_console, print_json, print_results, print_summary
+from searchapp.cli.tagging import print_tag_runs
+from searchapp.cli.watch import echo_indexer_report, roots_app, watch
 from searchapp.config import Settings
 from searchapp.errors import SearchAppError
+from searchapp.filters import parse_filter
 
 
 class _FriendlyErrors(TyperGroup):
@@ -100,7 +110,8 @@ def index(
     batch_size: Annotated[int | None, typer.Option(min=1, help="Images per model call.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Parallel decode workers.")] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON, without a progress bar.")
+        bool,
+        typer.Option("--json", help="Print the summary as a JSON object, without a progress bar."),
     ] = False,
     tag: Annotated[
         bool,
@@ -112,74 +123,78 @@ def index(
 ) -> None:
     """Index photo folders: new and changed photos are embedded, gone ones forgotten."""
     from searchapp.cli.progress import index_progress
+    from searchapp.service import IndexRequest, LibraryService
 
-    for path in paths:
-        if not path.exists():
-            raise SearchAppError(f"No such file or folder: {path}")
-        try:
-            str(path.absolute()).encode("utf-8")
-        except UnicodeEncodeError:
-            raise SearchAppError(
-                f"The path {os.fsencode(path)!r} is not valid UTF-8; rename it to index it."
-            ) from None
     settings = settings_of(ctx)
     updates = {"batch_size": batch_size, "decode_workers": workers}
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
-    from indexer.ignore import IgnoreRules
-    from indexer.pipeline import Indexer
-    from searchapp.library import Library
-    from searchapp.writer_lock import WriterLock
-
-    lock = WriterLock(settings.data_dir, "searchapp index")
-    library = Library(settings)
-    try:
-        stored = library.indexing_model(model_spec(model, pretrained, model_config), reindex)
-        indexer = Indexer.for_library(
-            library,
-            stored,
-            ignore=IgnoreRules(library.store.roots.ignore_patterns()),
-            verify=verify,
-            reembed=reindex,
-        )
+    request = IndexRequest(model_spec(model, pretrained, model_config), reindex, tag, verify)
+    LibraryService.check_index_paths(paths)
+    with LibraryService(settings) as service:
         if as_json:
-            summary = indexer.run([str(p) for p in paths])
+            report = service.index(paths, request)
         else:
             with index_progress() as progress:
-                summary = indexer.run([str(p) for p in paths], progress)
-        library.vector_index(stored)
-        tag_runs = auto_tag(library) if tag and settings.auto_tag else []
-    finally:
-        library.close()
-        lock.release()
+                report = service.index(paths, request, progress)
     if as_json:
-        print_json({**summary.as_dict(), "tagging": [run.as_dict() for run in tag_runs]})
-    else:
-        print_summary(summary)
-        print_tag_runs(tag_runs, new_images_only=True)
+        print_json(report.as_dict())
+        return
+    print_summary(report.summary)
+    print_tag_runs(report.tagging, new_images_only=True)
+    if report.tagging_skipped:
+        console.print(
+            f"[yellow]Automatic tagging skipped:[/] {report.tagging_skipped}", highlight=False
+        )
 
 
 @app.command()
 def search(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help='What to look for, e.g. "kids on a beach".')],
+    query: Annotated[
+        str,
+        typer.Argument(
+            help='What to look for, e.g. "kids on a beach"; combine terms rclip-style: '
+            '"2:golden retriever + ./pool.jpg - fruit" (N: weight, + and - between terms, '
+            "an existing image file is an image, photo:ID an indexed photo)."
+        ),
+    ],
     top_k: TopKOption = 10,
+    offset: OffsetOption = 0,
     min_score: MinScoreOption = None,
-    as_json: JsonOption = False,
+    sort: SortOption = "score",
+    folder: FolderOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
     tag: TagFilterOption = None,
+    file_type: TypeOption = None,
+    camera: CameraOption = None,
+    min_width: MinWidthOption = None,
+    min_height: MinHeightOption = None,
+    as_json: JsonOption = False,
     model: ModelOption = None,
     pretrained: PretrainedOption = None,
     model_config: ModelConfigOption = None,
 ) -> None:
-    """Find photos that match a text description."""
-    from searchapp.search import SearchService
+    """Find photos that match a text description (or a combination of texts and photos)."""
+    from searchapp.query import parse_query
 
-    library = open_library(ctx)
-    try:
-        service = SearchService(library, model_spec(model, pretrained, model_config))
-        results = service.text(text, top_k, min_score, tag or ())
-    finally:
-        library.close()
-    print_results(results, as_json)
+    parsed = parse_query(query)
+    photo_filter = parse_filter(
+        [str(f) for f in folder or ()],
+        after,
+        before,
+        tag or (),
+        file_type or (),
+        camera or (),
+        min_width,
+        min_height,
+    )
+    options = search_options(top_k, offset, min_score, sort)
+    with open_service(ctx) as service:
+        response = service.search(
+            parsed, photo_filter, options, model_spec(model, pretrained, model_config)
+        )
+    print_results(response.results, as_json)
 
 
 @app.command()
@@ -187,48 +202,52 @@ def similar(
     ctx: typer.Context,
     image: Annotated[Path, typer.Argument(help="A photo, inside or outside the library.")],
     top_k: TopKOption = 10,
+    offset: OffsetOption = 0,
     min_score: MinScoreOption = None,
-    as_json: JsonOption = False,
+    sort: SortOption = "score",
+    folder: FolderOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
     tag: TagFilterOption = None,
+    file_type: TypeOption = None,
+    camera: CameraOption = None,
+    min_width: MinWidthOption = None,
+    min_height: MinHeightOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Find photos that look like IMAGE."""
-    from searchapp.search import SearchService
+    from searchapp.query import Query
 
-    library = open_library(ctx)
-    try:
-        results = SearchService(library).similar(image, top_k, min_score, tag or ())
-    finally:
-        library.close()
-    print_results(results, as_json)
+    photo_filter = parse_filter(
+        [str(f) for f in folder or ()],
+        after,
+        before,
+        tag or (),
+        file_type or (),
+        camera or (),
+        min_width,
+        min_height,
+    )
+    options = search_options(top_k, offset, min_score, sort)
+    with open_service(ctx) as service:
+        response = service.search(Query.image(image), photo_filter, options)
+    print_results(response.results, as_json)
 
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """What the library holds: model, counts, failed files."""
-    library = open_library(ctx)
-    try:
-        model = library.store.active_model()
-        counts = library.store.counts()
-        failures = library.store.failures()
-        indexer = indexer_report(library.store)
-    finally:
-        library.close()
-    report = {
-        "data_dir": str(settings_of(ctx).data_dir),
-        "model": model.identity.describe() if model else None,
-        **counts,
-        "failed": [{"path": path, "reason": reason} for path, reason in failures],
-        "indexer": indexer,
-    }
+    """What the library holds: model, counts, failed files (--json: an object)."""
+    with open_service(ctx) as service:
+        report = service.status()
     if as_json:
         print_json(report)
         return
     for key, value in report.items():
         if key not in ("failed", "indexer"):
             typer.echo(f"{key}: {value}")
-    echo_indexer_report(indexer)
-    for failure in failures:
-        typer.echo(f"failed: {failure[0]}: {failure[1]}")
+    echo_indexer_report(report["indexer"])
+    for failure in report["failed"]:
+        typer.echo(f"failed: {failure['path']}: {failure['reason']}")
 
 
 @app.command()

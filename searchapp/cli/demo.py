@@ -12,7 +12,7 @@ from searchapp.cli.output import console, print_summary
 
 if TYPE_CHECKING:
     from searchapp.demo.run import DemoResult
-    from searchapp.search import SearchResult
+    from searchapp.search import PhotoHit
 
 TOY_MODEL_NOTICE = (
     "[bold]This is a toy model for trying searchapp offline.[/] The demo draws a synthetic "
@@ -37,7 +37,7 @@ def start_ui(data_dir: Path) -> bool:
     return True
 
 
-def _print_hits(title: str, hits: list[SearchResult], photos: Path) -> None:
+def _print_hits(title: str, hits: list[PhotoHit], photos: Path) -> None:
     console.print(f"\n[bold]{title}[/]", highlight=False)
     for rank, hit in enumerate(hits, start=1):
         path = Path(hit.path)

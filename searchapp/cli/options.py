@@ -10,8 +10,9 @@ import typer
 from searchapp.config import Settings
 
 if TYPE_CHECKING:
-    from searchapp.library import Library
     from searchapp.models.base import ModelSpec
+    from searchapp.search import SearchOptions
+    from searchapp.service import LibraryService
 
 ModelOption = Annotated[
     str | None,
@@ -34,8 +35,46 @@ ModelConfigOption = Annotated[
 ]
 TopKOption = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many results.")]
 MinScoreOption = Annotated[
-    float | None,
-    typer.Option("--min-score", help="Drop results scoring below this cosine similarity."),
+    str | None,
+    typer.Option(
+        "--min-score",
+        help="Drop results scoring below this cosine similarity (-1 to 1), or `auto`: a cutoff "
+        "read off each query's own scores (see the README).",
+    ),
+]
+OffsetOption = Annotated[
+    int, typer.Option("--offset", min=0, help="Skip this many results (the next page).")
+]
+SortOption = Annotated[
+    str,
+    typer.Option(
+        "--sort", help="`score` (best first) or `date` (the relevant results, newest first)."
+    ),
+]
+FolderOption = Annotated[
+    list[Path] | None,
+    typer.Option("--folder", help="Only photos under this folder; repeat it for any of several."),
+]
+AfterOption = Annotated[
+    str | None, typer.Option("--after", help="Only photos taken on or after this day (YYYY-MM-DD).")
+]
+BeforeOption = Annotated[
+    str | None,
+    typer.Option("--before", help="Only photos taken on or before this day (YYYY-MM-DD)."),
+]
+TypeOption = Annotated[
+    list[str] | None,
+    typer.Option("--type", help="Only this file type (jpeg, png, heic, ...); repeatable."),
+]
+CameraOption = Annotated[
+    list[str] | None,
+    typer.Option("--camera", help="Only photos whose camera name contains this; repeatable."),
+]
+MinWidthOption = Annotated[
+    int | None, typer.Option("--min-width", min=0, help="Only photos at least this wide (px).")
+]
+MinHeightOption = Annotated[
+    int | None, typer.Option("--min-height", min=0, help="Only photos at least this high (px).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")]
 TagFilterOption = Annotated[
@@ -66,7 +105,14 @@ def model_spec(
     return ModelSpec(name=name, pretrained=pretrained, config_path=model_config)
 
 
-def open_library(ctx: typer.Context) -> Library:
-    from searchapp.library import Library
+def open_service(ctx: typer.Context) -> LibraryService:
+    from searchapp.service import LibraryService
 
-    return Library(settings_of(ctx))
+    return LibraryService(settings_of(ctx))
+
+
+def search_options(top_k: int, offset: int, min_score: str | None, sort: str) -> SearchOptions:
+    from searchapp.filters import parse_min_score
+    from searchapp.search import SearchOptions
+
+    return SearchOptions(top_k, offset, parse_min_score(min_score), sort)  # type: ignore[arg-type]

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from indexer.records import IndexSummary
-    from searchapp.search import SearchResult
+    from searchapp.indexing import IndexSummary
+    from searchapp.search import PhotoHit
 
 console = Console()
 error_console = Console(stderr=True)
@@ -22,7 +22,7 @@ def print_json(payload: object) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
 
 
-def print_results(results: Sequence[SearchResult], as_json: bool) -> None:
+def print_results(results: Sequence[PhotoHit], as_json: bool) -> None:
     if as_json:
         print_json([result.as_dict() for result in results])
         return

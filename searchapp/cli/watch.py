@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import logging
-import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,14 +15,14 @@ from searchapp.cli.options import (
     ModelOption,
     PretrainedOption,
     model_spec,
-    open_library,
+    open_service,
     settings_of,
 )
 from searchapp.cli.output import print_json
 from searchapp.errors import NoRootsError
 
 if TYPE_CHECKING:
-    from searchapp.store import Store
+    pass
 
 roots_app = typer.Typer(
     help="The folders the background indexer watches, and the names it ignores.",
@@ -61,8 +59,7 @@ def watch(
     """Index continuously: a full scan, then photos as they are added, changed, moved or
     deleted. Runs until Ctrl-C or SIGTERM, which finish the batch in flight first."""
     from indexer.daemon import WatchDaemon, WatchOptions, serve
-    from indexer.roots import normalise_root
-    from searchapp.library import Library
+    from searchapp.service import LibraryService
     from searchapp.writer_lock import WriterLock
 
     if logging.getLogger().level > logging.WARNING:  # the operator sees warnings from any part
@@ -72,68 +69,45 @@ def watch(
     settings = settings_of(ctx)
     updates = {"batch_size": batch_size, "decode_workers": workers}
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
-    new_roots = [normalise_root(str(path)) for path in paths or []]
-    with WriterLock(settings.data_dir, "searchapp watch"):
-        library = Library(settings)
-        try:
-            for root in new_roots:
-                library.store.roots.add(root)
-            if not library.store.roots.paths():
-                raise NoRootsError(
-                    "No folders to watch yet. Give one (`searchapp watch ~/Pictures`) or add it "
-                    "with `searchapp roots add PATH`."
-                )
-            stored = library.indexing_model(model_spec(model, pretrained, model_config))
-            options = WatchOptions(settle_seconds=settle, rescan_seconds=rescan_minutes * 60)
-            serve(WatchDaemon(library, stored, options))
-        finally:
-            library.close()
+    with WriterLock(settings.data_dir, "searchapp watch"), LibraryService(settings) as service:
+        for path in paths or []:
+            service.add_root(path)
+        if not service.roots()[0]:
+            raise NoRootsError(
+                "No folders to watch yet. Give one (`searchapp watch ~/Pictures`) or add it "
+                "with `searchapp roots add PATH`."
+            )
+        stored = service.library.indexing_model(model_spec(model, pretrained, model_config))
+        options = WatchOptions(settle_seconds=settle, rescan_seconds=rescan_minutes * 60)
+        serve(WatchDaemon(service, stored, options))
 
 
 @roots_app.command("add")
 def roots_add(ctx: typer.Context, paths: PathsArgument) -> None:
     """Add folders to the library; a running `searchapp watch` starts on them within seconds."""
-    from indexer.roots import normalise_root
-
-    roots = [normalise_root(str(path)) for path in paths]
-    library = open_library(ctx)
-    try:
-        for root in roots:
-            added = library.store.roots.add(root)
+    with open_service(ctx) as service:
+        for path in paths:
+            root, added = service.add_root(path)
             typer.echo(f"{'added' if added else 'already a root'}: {root}")
-    finally:
-        library.close()
 
 
 @roots_app.command("remove")
 def roots_remove(ctx: typer.Context, paths: PathsArgument) -> None:
     """Remove folders from the library, and forget the photos indexed under them."""
-    import os
-
-    from indexer.roots import forget_root
-
-    library = open_library(ctx)
-    try:
+    with open_service(ctx) as service:
         for path in paths:
-            root = os.path.abspath(os.path.expanduser(str(path)))
-            if not library.store.roots.remove(root):
+            root, forgotten = service.remove_root(path)
+            if forgotten is None:
                 typer.echo(f"not a root: {root}")
-                continue
-            forgotten = forget_root(library.store, root, library.store.roots.paths())
-            typer.echo(f"removed: {root} ({forgotten} indexed files forgotten)")
-    finally:
-        library.close()
+            else:
+                typer.echo(f"removed: {root} ({forgotten} indexed files forgotten)")
 
 
 @roots_app.command("list")
 def roots_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The library roots and the ignore patterns."""
-    library = open_library(ctx)
-    try:
-        roots = library.store.roots.paths()
-        patterns = library.store.roots.ignore_patterns()
-    finally:
-        library.close()
+    with open_service(ctx) as service:
+        roots, patterns = service.roots()
     if as_json:
         print_json({"roots": roots, "ignore_patterns": patterns})
         return
@@ -145,60 +119,19 @@ def roots_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @roots_app.command("ignore")
 def roots_ignore(ctx: typer.Context, patterns: PatternsArgument) -> None:
     """Keep matching files and folders out of the library (those indexed are forgotten)."""
-    library = open_library(ctx)
-    try:
+    with open_service(ctx) as service:
         for pattern in patterns:
-            added = library.store.roots.add_ignore_pattern(pattern)
+            added = service.ignore(pattern)
             typer.echo(f"{'ignoring' if added else 'already ignored'}: {pattern}")
-    finally:
-        library.close()
 
 
 @roots_app.command("unignore")
 def roots_unignore(ctx: typer.Context, patterns: PatternsArgument) -> None:
     """Stop ignoring these patterns (exactly as `searchapp roots list` shows them)."""
-    library = open_library(ctx)
-    try:
+    with open_service(ctx) as service:
         for pattern in patterns:
-            if not library.store.roots.remove_ignore_pattern(pattern):
+            if not service.unignore(pattern):
                 typer.echo(f"not an ignore pattern: {pattern}")
-    finally:
-        library.close()
-
-
-def _when(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch).isoformat(timespec="seconds")
-
-
-def indexer_report(store: Store) -> dict[str, Any]:
-    """The background indexer's status for `searchapp status` (and its JSON)."""
-    status = store.indexer_status.read()
-    report: dict[str, Any] = {"roots": store.roots.paths(), "running": False, "state": "never run"}
-    if status is None:
-        return report
-    running = status.running(time.time())
-    report.update(
-        running=running,
-        state=status.state if running else "stopped",
-        last_state=status.state,
-        pid=status.pid,
-        host=status.host,
-        started_at=_when(status.started_at),
-        updated_at=_when(status.updated_at),
-        queue_length=status.queue_length,
-        rate=status.rate,
-        indexed=status.indexed,
-        removed=status.removed,
-        failed=status.failed,
-        last_full_scan_at=_when(status.last_full_scan_at),
-        last_full_scan_seconds=status.last_full_scan_seconds,
-        message=status.message,
-        recent_errors=[
-            {"at": _when(e.at), "path": e.path, "reason": e.reason}
-            for e in store.indexer_status.recent_errors()
-        ],
-    )
-    return report
 
 
 def echo_indexer_report(report: dict[str, Any]) -> None:

@@ -26,8 +26,8 @@ from searchapp.demo.train import (
 from searchapp.demo.world import HELD_OUT_SEED, LIBRARY_SEED, write_pictures
 
 if TYPE_CHECKING:
-    from indexer.records import IndexSummary
-    from searchapp.search import SearchResult
+    from searchapp.indexing import IndexSummary
+    from searchapp.search import PhotoHit
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ class DemoResult:
     model: TrainedModel
     reused_model: bool
     summary: IndexSummary
-    searches: list[tuple[str, list[SearchResult]]]
-    similar: tuple[Path, list[SearchResult]]
+    searches: list[tuple[str, list[PhotoHit]]]
+    similar: tuple[Path, list[PhotoHit]]
     """A picture from outside the library, and the library's pictures most like it."""
 
 
@@ -140,38 +140,29 @@ def _model(
 def index_photos(
     settings: Settings, photos: Path, model: TrainedModel, progress: StepProgress
 ) -> IndexSummary:
-    """`searchapp index PHOTOS --model-config X.json --pretrained X.pt --reindex`, in-process:
-    the same library, writer lock and indexing pipeline the command uses."""
-    from indexer.pipeline import Indexer
-    from searchapp.library import Library
+    """`searchapp index PHOTOS --model-config X.json --pretrained X.pt --reindex --no-tag`,
+    through the same application layer the command uses."""
     from searchapp.models.base import ModelSpec
-    from searchapp.writer_lock import WriterLock
+    from searchapp.service import IndexRequest, LibraryService
 
     spec = ModelSpec(MODEL_NAME, str(model.checkpoint), model.config_path)
-    with WriterLock(settings.data_dir, "searchapp demo"):
-        library = Library(settings)
-        try:
-            stored = library.indexing_model(spec, reindex=True)
-            indexer = Indexer.for_library(library, stored)
-            summary = indexer.run([str(photos)], progress)
-            library.vector_index(stored)
-        finally:
-            library.close()
-    return summary
+    with LibraryService(settings) as service:
+        request = IndexRequest(spec, reindex=True, tag=False)
+        return service.index([photos], request, progress, writer="searchapp demo").summary
 
 
 def example_searches(
     settings: Settings, query_image: Path, top_k: int = EXAMPLE_TOP_K
-) -> tuple[list[tuple[str, list[SearchResult]]], tuple[Path, list[SearchResult]]]:
-    """A few text searches and one search by example, through the normal search service."""
-    from searchapp.library import Library
-    from searchapp.search import SearchService
+) -> tuple[list[tuple[str, list[PhotoHit]]], tuple[Path, list[PhotoHit]]]:
+    """A few text searches and one search by example, through the application layer."""
+    from searchapp.query import Query
+    from searchapp.search import SearchOptions
+    from searchapp.service import LibraryService
 
-    library = Library(settings)
-    try:
-        service = SearchService(library)
-        searches = [(query, service.text(query, top_k)) for query in EXAMPLE_QUERIES]
-        similar = (query_image, service.similar(query_image, top_k))
-    finally:
-        library.close()
+    options = SearchOptions(top_k)
+    with LibraryService(settings) as service:
+        searches = [
+            (query, service.search(query, options=options).results) for query in EXAMPLE_QUERIES
+        ]
+        similar = (query_image, service.search(Query.image(query_image), options=options).results)
     return searches, similar

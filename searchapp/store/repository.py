@@ -20,6 +20,7 @@ from searchapp.store.connection import is_read_only, open_engine
 from searchapp.store.file_details import FileDetails, file_details
 from searchapp.store.indexer_status import IndexerStatusTable
 from searchapp.store.migrate import require_current, upgrade_to_head
+from searchapp.store.photo_queries import PhotoQueries
 from searchapp.store.records import (
     EmbeddedFile,
     FailedFile,
@@ -69,6 +70,7 @@ class Store:
         self.captions = CaptionStore(self.engine)
         self.roots = LibraryRoots(self.engine)
         self.indexer_status = IndexerStatusTable(self.engine)
+        self.photos = PhotoQueries(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

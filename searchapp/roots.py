@@ -1,4 +1,4 @@
-"""Library roots as the indexer sees them: validated absolute folders, the outermost ones
+"""Library roots: validated absolute folders, the outermost ones
 watched, and what forgetting a root means for the photos indexed under it."""
 
 from __future__ import annotations

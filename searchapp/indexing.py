@@ -1,0 +1,100 @@
+"""What an index run reports, and the registry of index runners the application layer uses.
+
+The core never imports `indexer/`: a runner is found by name, from the built-in table or from
+the `searchapp.index_runners` entry points (how other runners, such as a distributed one, plug
+in), and loaded only when an index run starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Protocol
+
+from searchapp.errors import SearchAppError
+
+if TYPE_CHECKING:
+    from searchapp.library import Library
+    from searchapp.store import StoredModel
+
+ProgressCallback = Callable[[int, int], None]
+ENTRY_POINT_GROUP = "searchapp.index_runners"
+BUILT_IN_RUNNERS = {"local": "indexer.pipeline:local_index_runner"}
+
+
+@dataclass
+class IndexSummary:
+    scanned: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    linked: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped_folders: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def indexed(self) -> int:
+        return self.embedded + self.linked
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scanned": self.scanned,
+            "indexed": self.indexed,
+            "embedded": self.embedded,
+            "linked": self.linked,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
+            "skipped_folders": self.skipped_folders,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class IndexRunner(Protocol):
+    def run(
+        self, roots: Iterable[str], progress: ProgressCallback | None = None
+    ) -> IndexSummary: ...
+
+
+class IndexRunnerFactory(Protocol):
+    def __call__(
+        self,
+        library: Library,
+        model: StoredModel,
+        ignore_patterns: Sequence[str],
+        verify: bool,
+        reembed: bool,
+    ) -> IndexRunner:
+        """`verify`: read and hash every file again; `reembed`: embed every file again."""
+
+
+_registered: dict[str, IndexRunnerFactory] = {}
+
+
+def register_index_runner(name: str, factory: IndexRunnerFactory) -> None:
+    _registered[name] = factory
+
+
+def _load(reference: str) -> IndexRunnerFactory:
+    module_name, _, attribute = reference.partition(":")
+    factory: IndexRunnerFactory = getattr(importlib.import_module(module_name), attribute)
+    return factory
+
+
+def index_runner(name: str = "local") -> IndexRunnerFactory:
+    """The factory of the runner called `name`."""
+    if name in _registered:
+        return _registered[name]
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name == name:
+            factory: IndexRunnerFactory = entry.load()
+            return factory
+    if name in BUILT_IN_RUNNERS:
+        return _load(BUILT_IN_RUNNERS[name])
+    known = sorted(
+        {*_registered, *BUILT_IN_RUNNERS, *(e.name for e in entry_points(group=ENTRY_POINT_GROUP))}
+    )
+    raise SearchAppError(f"Unknown index runner {name!r}; known: {', '.join(known)}.")

@@ -1,0 +1,218 @@
+"""The SQL of searching: which photos a filter admits, the photos behind result vectors, one
+photo by id. A photo is a file (`files.id` is its stable id); files with the same content share
+one image and one embedding per model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from searchapp.store.schema import embeddings, files, images, tags
+
+SQL_CHUNK = 500
+FILE_TYPES: dict[str, tuple[str, ...]] = {
+    "jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "png": (".png",),
+    "gif": (".gif",),
+    "webp": (".webp",),
+    "tiff": (".tif", ".tiff"),
+    "bmp": (".bmp",),
+    "heic": (".heic", ".heif"),
+    "avif": (".avif",),
+    "jp2": (".jp2", ".j2k", ".jpx"),
+    "pnm": (".pbm", ".pgm", ".ppm", ".pnm"),
+}
+FILE_TYPE_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}
+
+# Capture time from EXIF, else the file's modification time (local time, like EXIF's).
+taken_at = func.coalesce(
+    images.c.captured_at,
+    func.strftime("%Y-%m-%dT%H:%M:%S", files.c.mtime_ns / 1_000_000_000, "unixepoch", "localtime"),
+)
+
+
+def file_type_of(path: str) -> str | None:
+    lowered = path.lower()
+    for name, suffixes in FILE_TYPES.items():
+        if lowered.endswith(suffixes):
+            return name
+    return None
+
+
+def normalise_file_type(name: str) -> str | None:
+    """The canonical type name for `name` ("jpg" → "jpeg"), or None when unknown."""
+    key = name.strip().lower().lstrip(".")
+    key = FILE_TYPE_ALIASES.get(key, key)
+    return key if key in FILE_TYPES else None
+
+
+@dataclass(frozen=True)
+class PhotoFilter:
+    """Which photos a search may return; every given part must hold (tags: all of them)."""
+
+    folders: tuple[str, ...] = ()
+    taken_after: date | None = None
+    taken_before: date | None = None
+    tags: tuple[str, ...] = ()
+    file_types: tuple[str, ...] = ()
+    cameras: tuple[str, ...] = ()
+    min_width: int | None = None
+    min_height: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == PhotoFilter()
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    id: int
+    embedding_id: int
+    path: str
+    width: int
+    height: int
+    taken_at: str | None
+    captured_at: str | None
+    camera: str | None
+    size: int
+
+
+def _under(folder: str) -> ColumnElement[bool]:
+    root = folder.rstrip("/") or "/"
+    if root == "/":
+        return files.c.path.is_not(None)
+    return or_(files.c.path == root, and_(files.c.path >= root + "/", files.c.path < root + "0"))
+
+
+def _conditions(photo_filter: PhotoFilter, model_id: int) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [
+        files.c.status == "ok",
+        embeddings.c.model_id == model_id,
+    ]
+    f = photo_filter
+    if f.folders:
+        where.append(or_(*(_under(folder) for folder in f.folders)))
+    if f.taken_after is not None:
+        where.append(taken_at >= f.taken_after.isoformat())
+    if f.taken_before is not None:
+        where.append(taken_at < (f.taken_before + timedelta(days=1)).isoformat())
+    for label in f.tags:
+        tagged = select(tags.c.embedding_id).where(tags.c.label == label)
+        where.append(embeddings.c.id.in_(tagged))
+    if f.file_types:
+        suffixes = [s for name in f.file_types for s in FILE_TYPES[name]]
+        lowered = func.lower(files.c.path)
+        where.append(or_(*(lowered.endswith(suffix, autoescape=True) for suffix in suffixes)))
+    if f.cameras:
+        camera = func.lower(func.coalesce(images.c.camera, ""))
+        where.append(
+            or_(*(camera.contains(c.lower(), autoescape=True) for c in f.cameras if c.strip()))
+        )
+    if f.min_width is not None:
+        where.append(images.c.width >= f.min_width)
+    if f.min_height is not None:
+        where.append(images.c.height >= f.min_height)
+    return where
+
+
+_JOINED = files.join(images, images.c.id == files.c.image_id).join(
+    embeddings, embeddings.c.image_id == images.c.id
+)
+_ROW_COLUMNS = (
+    files.c.id,
+    embeddings.c.id.label("embedding_id"),
+    files.c.path,
+    images.c.width,
+    images.c.height,
+    taken_at.label("taken_at"),
+    images.c.captured_at,
+    images.c.camera,
+    files.c.size,
+)
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), SQL_CHUNK):
+        yield items[start : start + SQL_CHUNK]
+
+
+class PhotoQueries:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def candidates(self, photo_filter: PhotoFilter, model_id: int) -> NDArray[np.int64]:
+        """Ids of the embeddings that have at least one photo the filter admits."""
+        query = (
+            select(embeddings.c.id)
+            .select_from(_JOINED)
+            .where(*_conditions(photo_filter, model_id))
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            ids = np.fromiter(conn.execute(query).scalars(), dtype=np.int64)
+        ids.sort()
+        return ids
+
+    def photos_of(
+        self, embedding_ids: Sequence[int], model_id: int, photo_filter: PhotoFilter
+    ) -> dict[int, list[PhotoRow]]:
+        """The admitted photos behind each embedding id, sorted by path."""
+        found: dict[int, list[PhotoRow]] = {}
+        conditions = _conditions(photo_filter, model_id)
+        query = select(*_ROW_COLUMNS).select_from(_JOINED).order_by(files.c.path)
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(embedding_ids)):
+                rows = conn.execute(query.where(*conditions, embeddings.c.id.in_(chunk)))
+                for row in rows:
+                    found.setdefault(row.embedding_id, []).append(PhotoRow(**row._mapping))
+        return found
+
+    def photo(self, photo_id: int, model_id: int | None) -> PhotoRow | None:
+        """One indexed photo (status ok) by id; `embedding_id` -1: no vector of the model."""
+        join = files.join(images, images.c.id == files.c.image_id).outerjoin(
+            embeddings,
+            and_(embeddings.c.image_id == images.c.id, embeddings.c.model_id == (model_id or -1)),
+        )
+        query = (
+            select(*_ROW_COLUMNS)
+            .select_from(join)
+            .where(files.c.id == photo_id, files.c.status == "ok")
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        values = dict(row._mapping)
+        values["embedding_id"] = -1 if values["embedding_id"] is None else values["embedding_id"]
+        return PhotoRow(**values)
+
+    def photo_id_of(self, path: str) -> int | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(files.c.id).where(files.c.path == path)).scalar()
+        return None if value is None else int(value)
+
+    def vectors(
+        self, embedding_ids: Sequence[int], dim: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """(ids, vectors) for these embedding ids, in the order the store returns them."""
+        got_ids: list[int] = []
+        blobs: list[bytes] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(embedding_ids)):
+                rows = conn.execute(
+                    select(embeddings.c.id, embeddings.c.vector).where(embeddings.c.id.in_(chunk))
+                )
+                for row in rows:
+                    got_ids.append(int(row.id))
+                    blobs.append(row.vector)
+        ids = np.asarray(got_ids, dtype=np.int64)
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(got_ids), dim)
+        return ids, vectors

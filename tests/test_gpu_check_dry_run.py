@@ -60,8 +60,11 @@ def test_dry_run_measures_indexing_vectors_and_captions_at_toy_size(
             assert measured[engine]["p50_ms_batch_64"] > 0
     assert parts["vectors"]["status"] == "ok"
     assert parts["captions"]["status"] == "ok"
-    assert parts["captions"]["fp32"]["tokens_per_s"] > 0
+    for measured in (parts["captions"]["fp32"], parts["captions"]["app_fp32"]):
+        assert measured["tokens_per_s"] > 0 and measured["new_tokens"] == 8
     assert parts["captions"]["fp32"]["time_to_first_token_s"] > 0
+    assert parts["captions"]["app_fp32"]["time_to_first_text_s"] > 0
+    assert "CUDA GPU and bitsandbytes" in parts["captions"]["app_int4"]["skipped"]
 
 
 def test_failing_and_timed_out_parts_are_reported_and_the_rest_still_runs(

@@ -32,6 +32,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -57,6 +58,7 @@ LIMITS_S = {
     "vectors": 80,
     "captions": 100,
 }
+CUDA_MARK = re.compile(r"^\s*(@pytest\.mark\.cuda\b|pytestmark\b.*\bmark\.cuda\b)", re.MULTILINE)
 BACKGROUND = ("library",)  # started at once; the index part waits for it
 PART_REQUIRES = {"index": "library"}
 
@@ -173,8 +175,10 @@ def cuda_tests(args: argparse.Namespace, result: ResultFile) -> None:
     files = sorted(
         str(path.relative_to(ROOT))
         for path in (ROOT / "tests").glob("test_*.py")
-        if "mark.cuda" in path.read_text(encoding="utf-8")
+        if CUDA_MARK.search(path.read_text(encoding="utf-8"))
     )
+    if not files:
+        raise PartFailed("no test file under tests/ marks a test with @pytest.mark.cuda")
     junit = args.work_dir / "cuda-tests.xml"
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider"]
     command += ["--collect-only"] if args.dry_run else ["-rA", f"--junitxml={junit}"]

@@ -71,6 +71,18 @@ class CaptionStore:
             return None
         return StoredCaption(row.image_id, row.model, row.prompt, row.text, row.created_at)
 
+    def indexed_image(self, path: str, size: int, mtime_ns: int) -> int | None:
+        """The image of an indexed file, if the file on disk is still the one indexed."""
+        query = select(files.c.image_id).where(
+            files.c.path == path,
+            files.c.size == size,
+            files.c.mtime_ns == mtime_ns,
+            files.c.status == "ok",
+        )
+        with self.engine.connect() as conn:
+            image_id = conn.execute(query).scalar()
+        return None if image_id is None else int(image_id)
+
     def caption_of_file(self, path: str) -> StoredCaption | None:
         with self.engine.connect() as conn:
             image_id = conn.execute(

@@ -35,6 +35,7 @@ from searchapp.query import (
 )
 from searchapp.search import Ranker, SearchOptions, SearchResponse, Stopwatch
 from searchapp.service_status import PhotoDetails, library_status, photo_details
+from searchapp.service_vlm import VisionAssistant
 from searchapp.store.photo_queries import PhotoFilter
 
 if TYPE_CHECKING:
@@ -95,9 +96,12 @@ class LibraryService:
         self.store = self.library.store
         self._model_lock = threading.RLock()
         self._rankers: dict[int, Ranker] = {}
+        self.vision = VisionAssistant(settings, self.store, self.photo_file)
+        """Captions and questions (searchapp.service_vlm); its model loads on first use."""
 
     def close(self) -> None:
         with self._model_lock:
+            self.vision.close()
             self.library.close()
 
     def __enter__(self) -> LibraryService:

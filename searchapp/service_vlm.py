@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,9 +66,14 @@ class Answer:
 
 
 class VisionAssistant:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    """`photo_file` maps a photo id to its file (the service's check that it is still there)."""
+
+    def __init__(
+        self, settings: Settings, store: Store, photo_file: Callable[[int], Path] | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.photo_file = photo_file
         self._lock = threading.Lock()
         self._vlm: VisionLanguageModel | None = None
 
@@ -134,6 +139,11 @@ class VisionAssistant:
         return self.store.captions.pending_count(
             model, prompt or self.settings.vlm_caption_prompt, root
         )
+
+    def file_of(self, photo_id: int) -> Path:
+        """The file of an indexed photo, for requests that name photos by id (the API)."""
+        assert self.photo_file is not None
+        return self.photo_file(photo_id)
 
     # -- questions --------------------------------------------------------------------------
 

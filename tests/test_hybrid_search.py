@@ -3,6 +3,7 @@ fusion: a photo whose caption holds a rare word is found even when CLIP ranks it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +79,18 @@ def test_hybrid_search_without_any_caption_is_clips_ranking(
     hybrid = search(service, 5, hybrid=True)
 
     assert hybrid == clip_order(tiny_model, photo_dir, QUERY)[:5]
+
+
+def test_search_hybrid_on_the_command_line_puts_the_captioned_photo_first(
+    cli: CliRunner, service: LibraryService, tiny_model: TinyModel, photo_dir: Path
+) -> None:
+    last = clip_order(tiny_model, photo_dir, QUERY)[-1]
+    captions = service.store.captions
+    image_id = next(p.image_id for p in captions.pending("m", "p", limit=100) if p.path == last)
+    captions.write([NewCaption(image_id, "m", "p", "Receipt of the corner shop")])
+
+    plain = json.loads(cli("search", QUERY, "-k", "3", "--json", env=EXACT).stdout)
+    hybrid = json.loads(cli("search", QUERY, "-k", "3", "--hybrid", "--json", env=EXACT).stdout)
+
+    assert last not in [r["path"] for r in plain]
+    assert hybrid[0]["path"] == last

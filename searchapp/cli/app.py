@@ -18,6 +18,7 @@ from searchapp.cli.options import (
     BeforeOption,
     CameraOption,
     FolderOption,
+    HybridOption,
     JsonOption,
     MinHeightOption,
     MinScoreOption,
@@ -171,6 +172,7 @@ def search(
     camera: CameraOption = None,
     min_width: MinWidthOption = None,
     min_height: MinHeightOption = None,
+    hybrid: HybridOption = False,
     as_json: JsonOption = False,
     model: ModelOption = None,
     pretrained: PretrainedOption = None,
@@ -190,7 +192,7 @@ def search(
         min_width,
         min_height,
     )
-    options = search_options(top_k, offset, min_score, sort)
+    options = search_options(top_k, offset, min_score, sort, hybrid)
     with open_service(ctx) as service:
         response = service.search(
             parsed, photo_filter, options, model_spec(model, pretrained, model_config)

@@ -86,6 +86,16 @@ TagFilterOption = Annotated[
 ]
 
 
+HybridOption = Annotated[
+    bool,
+    typer.Option(
+        "--hybrid",
+        help="Also rank by the words of stored captions (`searchapp caption --all`), merged "
+        "with the CLIP ranking by reciprocal rank fusion.",
+    ),
+]
+
+
 def settings_of(ctx: typer.Context) -> Settings:
     settings = ctx.obj
     assert isinstance(settings, Settings)
@@ -111,8 +121,10 @@ def open_service(ctx: typer.Context) -> LibraryService:
     return LibraryService(settings_of(ctx))
 
 
-def search_options(top_k: int, offset: int, min_score: str | None, sort: str) -> SearchOptions:
+def search_options(
+    top_k: int, offset: int, min_score: str | None, sort: str, hybrid: bool = False
+) -> SearchOptions:
     from searchapp.filters import parse_min_score
     from searchapp.search import SearchOptions
 
-    return SearchOptions(top_k, offset, parse_min_score(min_score), sort)  # type: ignore[arg-type]
+    return SearchOptions(top_k, offset, parse_min_score(min_score), sort, hybrid)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from searchapp.errors import SearchAppError
 
 if TYPE_CHECKING:
     from searchapp.config import Settings
-    from searchapp.service_vlm import VisionAssistant
+    from searchapp.service import LibraryService
 
 VlmBackendOption = Annotated[
     str | None,
@@ -60,11 +60,10 @@ def vlm_settings(
     return settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
 
-def assistant(settings: Settings) -> VisionAssistant:
-    from searchapp.service_vlm import VisionAssistant
-    from searchapp.store import Store
+def open_vlm_service(settings: Settings) -> LibraryService:
+    from searchapp.service import LibraryService
 
-    return VisionAssistant(settings, Store(settings.database_path))
+    return LibraryService(settings)
 
 
 def caption(
@@ -96,8 +95,8 @@ def caption(
     settings = vlm_settings(ctx, vlm_backend, vlm_model, vlm_url, vlm_key)
     if (image is None) == (not all_photos and folder is None):
         raise SearchAppError("Give either a photo, or --all, or --folder DIR.")
-    vision = assistant(settings)
-    try:
+    with open_vlm_service(settings) as service:
+        vision = service.vision
         if image is not None:
             result = vision.caption(image, prompt, refresh)
             if as_json:
@@ -123,8 +122,6 @@ def caption(
                 + (f"; {run.remaining} still without a caption" if run.remaining else "")
                 + "."
             )
-    finally:
-        vision.close()
 
 
 def ask(
@@ -147,10 +144,10 @@ def ask(
     from searchapp.vlm.base import Turn
 
     settings = vlm_settings(ctx, vlm_backend, vlm_model, vlm_url, vlm_key)
-    vision = assistant(settings)
     history: list[Turn] = []
     answers: list[dict[str, object]] = []
-    try:
+    with open_vlm_service(settings) as service:
+        vision = service.vision
         while True:
             if as_json:
                 result = vision.ask(image, question, history)
@@ -171,8 +168,6 @@ def ask(
             if not line.strip():
                 break
             question = line.strip()
-    finally:
-        vision.close()
     if as_json:
         print_json(answers[0] if len(answers) == 1 else answers)
 

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     gpu_jpeg_decode: bool = True
     auto_tag: bool = True
 
+    # -- HTTP API (searchapp.api) -------------------------------------------------------------
+    api_token: SecretStr | None = None
+    """With a token, every API route but /health needs `Authorization: Bearer TOKEN`."""
+    max_upload_megabytes: float = Field(default=50.0, gt=0)
+
     # -- vision-language model (captions, questions): searchapp.vlm ---------------------------
     vlm_backend: str = "transformers"
     vlm_model: str = DEFAULT_VLM_MODEL
@@ -67,6 +72,10 @@ class Settings(BaseSettings):
     @property
     def vectors_dir(self) -> Path:
         return self.data_dir / "vectors"
+
+    @property
+    def thumbnails_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
 
     @property
     def model_configs_dir(self) -> Path:

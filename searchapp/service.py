@@ -37,6 +37,9 @@ from searchapp.search import Ranker, SearchOptions, SearchResponse, Stopwatch
 from searchapp.service_status import PhotoDetails, library_status, photo_details
 from searchapp.service_vlm import VisionAssistant
 from searchapp.store.photo_queries import PhotoFilter
+from searchapp.thumbnails import DEFAULT_SIZE as DEFAULT_THUMBNAIL_SIZE
+from searchapp.thumbnails import ThumbnailCache
+from searchapp.thumbnails import check_size as check_thumbnail_size
 
 if TYPE_CHECKING:
     from searchapp.indexing import IndexRunner
@@ -98,11 +101,17 @@ class LibraryService:
         self._rankers: dict[int, Ranker] = {}
         self.vision = VisionAssistant(settings, self.store, self.photo_file)
         """Captions and questions (searchapp.service_vlm); its model loads on first use."""
+        self._thumbnails = ThumbnailCache(
+            settings.thumbnails_dir,
+            settings.max_image_megapixels,
+            int(settings.max_file_megabytes * 1e6),
+        )
 
     def close(self) -> None:
         with self._model_lock:
             self.vision.close()
             self.library.close()
+            self._thumbnails.close()
 
     def __enter__(self) -> LibraryService:
         return self
@@ -314,6 +323,12 @@ class LibraryService:
         if not os.path.isfile(real):
             raise PhotoNotFoundError(f"The file of photo {photo_id} is gone: {row.path}")
         return Path(real)
+
+    def thumbnail(self, photo_id: int, size: int = DEFAULT_THUMBNAIL_SIZE) -> Path:
+        """A thumbnail of an indexed photo (longest side at most `size` pixels, upright), made
+        once and cached on disk; its file name changes when the photo does (an ETag)."""
+        check_thumbnail_size(size)
+        return self._thumbnails.thumbnail(photo_id, self.photo_file(photo_id), size)
 
     def status(self) -> dict[str, Any]:
         return library_status(self.store, self.settings)

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,7 +137,8 @@ def install(args: argparse.Namespace, result: ResultFile) -> None:
 
 def environment() -> dict[str, Any]:
     """What this machine offers the GPU paths; each entry says why when it is missing."""
-    found: dict[str, Any] = {}
+    # the app decodes JPEGs with nvJPEG only where this file exists (indexer.device_decode)
+    found: dict[str, Any] = {"nvidia_driver_file": NVIDIA_DRIVER.exists()}
 
     def probe(name: str, fetch: Any) -> None:
         try:
@@ -315,10 +317,10 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
     unknown = sorted(set(wanted) - set(PARTS))
     if unknown:
         raise SystemExit(f"--parts: unknown {', '.join(unknown)} (parts: {', '.join(PARTS)})")
-    if not args.dry_run and not NVIDIA_DRIVER.exists():
+    if not args.dry_run and not (NVIDIA_DRIVER.exists() or shutil.which("nvidia-smi")):
         raise SystemExit(
-            "gpu_check: no NVIDIA GPU here (no driver at /proc/driver/nvidia/version); it would "
-            "install the project into this Python. Use --dry-run to check the script on a CPU."
+            "gpu_check: no NVIDIA GPU here (no /proc/driver/nvidia/version, no nvidia-smi); it "
+            "would install the project into this Python. Use --dry-run to check it on a CPU."
         )
     wanted += [PART_REQUIRES[p] for p in wanted if PART_REQUIRES.get(p) not in (None, *wanted)]
     limits = part_limits(args)

@@ -52,6 +52,7 @@ class WatchDaemon:
     def __init__(self, service: LibraryService, model: StoredModel, options: WatchOptions) -> None:
         self.service = service
         self.library = service.library
+        service.library.enable_background_index_builds()
         self.store = service.store
         self.model = model
         self.options = options

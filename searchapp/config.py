@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     fast_jpeg_decode: bool = True
     gpu_jpeg_decode: bool = True
     auto_tag: bool = True
+    # Libraries with fewer photos are searched exactly; larger ones through an approximate
+    # (IVF-SQ8) index. 50k: where exact search stops being a few milliseconds (README, Scale).
+    ann_min_photos: int = Field(default=50_000, ge=1)
 
     # -- HTTP API (searchapp.api) -------------------------------------------------------------
     api_token: SecretStr | None = None

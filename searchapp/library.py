@@ -37,6 +37,7 @@ class Library:
         self._live_index: LiveVectorIndex | None = None
         self.runtime_choice: RuntimeChoice | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._background_index_builds = False
 
     def close(self) -> None:
         if self._embedder is not None:
@@ -220,5 +221,26 @@ class Library:
         from searchapp.live_index import LiveVectorIndex
 
         if self._live_index is None or self._live_index.model.id != model.id:
-            self._live_index = LiveVectorIndex(self.store, model, self.settings.vectors_dir)
+            self._live_index = LiveVectorIndex(
+                self.store,
+                model,
+                self.settings.vectors_dir,
+                self.settings.ann_min_photos,
+                self._background_index_builds,
+            )
         return self._live_index
+
+    def enable_background_index_builds(self) -> None:
+        """For long-running processes (`serve`, `watch`): when the library crosses
+        `ann_min_photos` or the index's delta grows large, rebuild it in a background thread
+        while the current one keeps answering, then swap it in."""
+        self._background_index_builds = True
+        if self._live_index is not None:
+            self._live_index.background_builds = True
+
+    def vector_index_status(self) -> dict[str, object]:
+        """`vector_index` in `searchapp status`: kind, parameters, whether a build runs."""
+        from searchapp.vector_file import index_status
+
+        building = self._live_index is not None and self._live_index.building
+        return index_status(self.settings.vectors_dir, building)

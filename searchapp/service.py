@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from searchapp.store import StoredModel
     from searchapp.tagging.tagger import TagRun
     from searchapp.tagging.vocabulary import LabelList
+    from searchapp.vector_base import BuildProgress
 
 log = logging.getLogger(__name__)
 
@@ -166,17 +167,19 @@ class LibraryService:
         request: IndexRequest = IndexRequest(),
         progress: ProgressCallback | None = None,
         writer: str = "searchapp index",
+        build_progress: BuildProgress | None = None,
     ) -> IndexReport:
         """Index folders or files: new and changed photos are embedded, gone ones forgotten;
-        then the vector index is brought up to date and, unless `request.tag` is off, new
-        photos are tagged (`tag_new_photos`)."""
+        then the vector index is brought up to date (rebuilt, with `build_progress`, when the
+        library crossed SEARCHAPP_ANN_MIN_PHOTOS or much changed) and, unless `request.tag` is
+        off, new photos are tagged (`tag_new_photos`)."""
         from searchapp.writer_lock import WriterLock
 
         self.check_index_paths(paths)
         with WriterLock(self.settings.data_dir, writer):
             model = self.library.indexing_model(request.model, request.reindex)
             summary = self.index_runner(model, request).run([str(p) for p in paths], progress)
-            self.library.vector_index(model)
+            self.library.live_index(model).build_now(build_progress)
             report = IndexReport(summary)
             if request.tag and self.settings.auto_tag:
                 report.tagging, report.tagging_skipped = self.tag_new_photos()
@@ -331,7 +334,10 @@ class LibraryService:
         return self._thumbnails.thumbnail(photo_id, self.photo_file(photo_id), size)
 
     def status(self) -> dict[str, Any]:
-        return library_status(self.store, self.settings)
+        return {
+            **library_status(self.store, self.settings),
+            "vector_index": self.library.vector_index_status(),
+        }
 
     # -- tags -------------------------------------------------------------------------------
 

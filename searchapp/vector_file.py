@@ -1,10 +1,19 @@
-"""The vector index on disk: `index.faiss` and its manifest, read and written as a pair.
+"""The vector index on disk, beside the store, read and written as a whole under a file lock.
 
-The manifest names the store the index was built from (its library id and revision), the
-model, and the SHA-256 of the index file, so a file from another library, a stale one, or one
-with damaged bytes is recognised and never served. Both files are written atomically under an
-exclusive file lock (readers share it); a failed write removes its temporary file, and temporary
-files left by a writer that was killed are swept.
+`<data dir>/vectors/` holds `manifest.json`, one base snapshot directory (`base-<pid>-<ns>/`,
+see `vector_base`) and at most one delta file (`delta-<pid>-<ns>.npz`). The manifest names the
+store the index follows (its library id and revision), the model, the kind and parameters, and
+the SHA-256 of every file, so a file of another library, a stale one, or one with damaged bytes
+is recognised and never served: the index is rebuilt from SQLite and the files replaced. Files
+up to 64 MiB are hashed whole at every load; a larger one (the rows and the approximate index
+of a big library) by its size and a digest of 64 blocks spread over it, so a cold start at a
+million photos stays within seconds (truncation, a swapped file and most damage are caught;
+scores outside [-1, 1] are caught by the search service).
+
+A base is written once, then renamed into place; the manifest is replaced atomically last, so a
+reader sees an old whole index or a new whole one, never a mix. Readers share the lock, a writer
+holds it alone; a data directory this process cannot write to, or a system without `fcntl`,
+goes without it. While a build runs, `building.json` tells other processes (`searchapp status`).
 """
 
 from __future__ import annotations
@@ -14,29 +23,29 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from searchapp.vector_base import ANN_FILE, IDS_FILE, VECTORS_FILE, BaseVectors, IndexPlan
+from searchapp.vectors import Delta, Manifest, VectorIndex
+
+if TYPE_CHECKING:
+    from searchapp.store import StoredModel
 
 log = logging.getLogger(__name__)
-INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
+BUILDING_FILE = "building.json"
+FULL_CHECK_BYTES = 64 << 20
+SAMPLE_BLOCKS = 64
+SAMPLE_BLOCK_BYTES = 64 << 10
 HASH_CHUNK = 1 << 22
-
-
-@dataclass(frozen=True)
-class Manifest:
-    model_key: str
-    generation: int
-    count: int
-    dim: int
-    max_id: int = 0
-    removed: int = -1  # the store's `vectors_removed` when built; -1 (older manifests): unknown
-    library_id: str = ""  # the store's random id; "" (older manifests): unknown, rebuild
-    revision: str = ""  # the store's revision token when built
-    checksum: str = ""  # SHA-256 of index.faiss
 
 
 class VectorFileError(Exception):
@@ -46,8 +55,6 @@ class VectorFileError(Exception):
 
 @contextlib.contextmanager
 def locked(directory: Path, exclusive: bool) -> Iterator[None]:
-    """Readers share the lock, a writer holds it alone. A data directory this process cannot
-    write to (a read-only mount), or a system without `fcntl` (Windows), goes without it."""
     try:
         import fcntl
 
@@ -63,11 +70,25 @@ def locked(directory: Path, exclusive: bool) -> Iterator[None]:
 
 
 def file_checksum(path: Path) -> str:
+    """SHA-256 of the whole file, or for a large one of its size and 64 spread blocks."""
     digest = hashlib.sha256()
+    size = path.stat().st_size
     with path.open("rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        if size <= FULL_CHECK_BYTES:
+            while chunk := fh.read(HASH_CHUNK):
+                digest.update(chunk)
+            return digest.hexdigest()
+        digest.update(f"sampled:{size}".encode())
+        step = (size - SAMPLE_BLOCK_BYTES) // (SAMPLE_BLOCKS - 1)
+        for block in range(SAMPLE_BLOCKS):
+            fh.seek(block * step)
+            digest.update(fh.read(SAMPLE_BLOCK_BYTES))
+    return f"sampled-{digest.hexdigest()}"
+
+
+def base_checksums(directory: Path) -> dict[str, str]:
+    names = [IDS_FILE, VECTORS_FILE, ANN_FILE]
+    return {name: file_checksum(directory / name) for name in names if (directory / name).is_file()}
 
 
 def read_manifest(directory: Path) -> Manifest | None:
@@ -77,36 +98,11 @@ def read_manifest(directory: Path) -> Manifest | None:
         return None
 
 
-def read_pair(directory: Path, library_id: str, model_key: str) -> tuple[Any, Manifest] | None:
-    """The faiss index and its manifest, if they are a whole pair of this library and model
-    whose file matches its checksum; None (and a log line saying why) otherwise."""
-    import faiss
-
-    index_path = directory / INDEX_FILE
-    with locked(directory, exclusive=False):
-        manifest = read_manifest(directory)
-        if manifest is None or not index_path.is_file():
-            return None
-        if manifest.library_id != library_id:
-            log.warning("vector index in %s belongs to another library; rebuilding", directory)
-            return None
-        if manifest.model_key != model_key:
-            return None
-        try:
-            if file_checksum(index_path) != manifest.checksum:
-                log.warning("vector index %s fails its checksum; rebuilding", index_path)
-                return None
-            index = faiss.read_index(str(index_path))
-        except (OSError, RuntimeError) as exc:
-            log.warning("vector index %s unreadable (%s); rebuilding", index_path, exc)
-            return None
-    if int(index.ntotal) != manifest.count or int(index.d) != manifest.dim:
-        log.warning("vector index %s does not hold what its manifest says; rebuilding", index_path)
-        return None
-    return index, manifest
+def token() -> str:
+    return f"{os.getpid()}-{time.time_ns()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -116,54 +112,170 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def sweep_temporary_files(directory: Path, everyone: bool = False) -> int:
-    """Remove temporary files of writers that are gone (all of them with `everyone`, under the
-    exclusive lock); a read-only directory is left as it is."""
-    removed = 0
-    for leftover in directory.glob(".*.tmp"):
-        pid_text = leftover.name.rsplit(".", 2)[-2]
-        if not everyone and pid_text.isdigit() and _pid_alive(int(pid_text)):
-            continue
-        with contextlib.suppress(OSError):
-            leftover.unlink()
-            removed += 1
-    return removed
+def _sound(directory: Path, manifest: Manifest) -> str | None:
+    """Why the files the manifest names are not the ones it describes, or None."""
+    expected = manifest.checksums or {}
+    files = {name: directory / manifest.base / name for name in expected if name != "delta"}
+    if manifest.delta:
+        files["delta"] = directory / manifest.delta
+    if IDS_FILE not in expected or (manifest.delta and "delta" not in expected):
+        return "it has no checksums"
+    for name, path in files.items():
+        if file_checksum(path) != expected[name]:
+            return f"{path.name} fails its checksum"
+    return None
 
 
-def _keeps(on_disk: Manifest | None, manifest: Manifest, directory: Path) -> bool:
-    """Whether the pair on disk already is this index (written by a peer), whole and sound."""
-    if on_disk is None or not (directory / INDEX_FILE).is_file():
-        return False
-    if replace(on_disk, checksum="") != replace(manifest, checksum=""):
-        return False
-    try:
-        return file_checksum(directory / INDEX_FILE) == on_disk.checksum
-    except OSError:
-        return False
+def read_index(directory: Path, library_id: str, model: StoredModel) -> VectorIndex | None:
+    """The persisted index of this library and model, if there is a whole, sound one; None (and
+    a log line saying why) otherwise."""
+    with locked(directory, exclusive=False):
+        manifest = read_manifest(directory)
+        if manifest is None or not manifest.base:
+            return None
+        if manifest.library_id != library_id:
+            log.warning("vector index in %s belongs to another library; rebuilding", directory)
+            return None
+        if manifest.model_key != model.identity.key or manifest.dim != model.dim:
+            return None
+        params = manifest.params or {}
+        plan = IndexPlan(manifest.kind, int(params.get("nlist", 0)), int(params.get("nprobe", 0)))
+        try:
+            problem = _sound(directory, manifest)
+            if problem is not None:
+                log.warning("vector index in %s: %s; rebuilding", directory, problem)
+                return None
+            base = BaseVectors.load(directory / manifest.base, plan, manifest.dim)
+            delta = Delta.empty(manifest.dim)
+            if manifest.delta:
+                with np.load(directory / manifest.delta) as saved:
+                    delta = Delta(saved["ids"], saved["vectors"], saved["dropped"])
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.warning("vector index in %s unreadable (%s); rebuilding", directory, exc)
+            return None
+    index = VectorIndex(base, manifest, delta)
+    if base.count != manifest.base_count or index.count != manifest.count:
+        log.warning("vector index in %s does not hold what its manifest says", directory)
+        return None
+    return index
 
 
-def write_pair(index: Any, manifest: Manifest, directory: Path) -> Manifest:
-    """Write index then manifest (with the index's checksum), each atomically; returns the
-    manifest as written. Raises VectorFileError, having removed its temporary files."""
-    import faiss
-
-    tmp_index = directory / f".{INDEX_FILE}.{os.getpid()}.tmp"
-    tmp_manifest = directory / f".{MANIFEST_FILE}.{os.getpid()}.tmp"
+def persist(index: VectorIndex, directory: Path) -> None:
+    """Write the base (once) and the delta, then the manifest, under the lock. A pair on disk
+    that is at least as current and as recently built (another process's) is kept. Raises
+    VectorFileError, having removed what it half-wrote."""
+    written: list[Path] = []
     try:
         with locked(directory, exclusive=True):
-            if _keeps(read_manifest(directory), manifest, directory):
-                return manifest
-            sweep_temporary_files(directory, everyone=True)
-            faiss.write_index(index, str(tmp_index))
-            written = Manifest(**{**asdict(manifest), "checksum": file_checksum(tmp_index)})
-            (directory / MANIFEST_FILE).unlink(missing_ok=True)
-            os.replace(tmp_index, directory / INDEX_FILE)
-            tmp_manifest.write_text(json.dumps(asdict(written)))
-            os.replace(tmp_manifest, directory / MANIFEST_FILE)
-            return written
-    except (OSError, RuntimeError) as exc:
-        for leftover in (tmp_index, tmp_manifest):
+            _persist_locked(index, directory, written)
+    except (OSError, RuntimeError, ValueError) as exc:
+        for leftover in written:
             with contextlib.suppress(OSError):
-                leftover.unlink(missing_ok=True)
+                leftover.unlink()
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise VectorFileError(f"could not save the vector index in {directory}: {reason}") from exc
+
+
+def _persist_locked(index: VectorIndex, directory: Path, written: list[Path]) -> None:
+    held = index.manifest
+    on_disk = read_manifest(directory)
+    if (
+        on_disk is not None
+        and (on_disk.library_id, on_disk.model_key) == (held.library_id, held.model_key)
+        and on_disk.removal_seq >= 0
+        and on_disk.generation >= held.generation
+        and on_disk.built_at >= held.built_at
+        and (directory / on_disk.base).is_dir()
+    ):
+        return
+    base = index.base
+    if not base.path.is_dir():
+        return  # a base another process already replaced and removed
+    if base.path.parent != directory or base.path.name.startswith("."):
+        target = directory / f"base-{token()}"
+        shutil.move(str(base.path), target)
+        base.path = target
+    delta = index.delta
+    delta_name = ""
+    checksums = {k: v for k, v in (held.checksums or {}).items() if k != "delta"}
+    if len(delta.ids) or len(delta.dropped):
+        delta_name = f"delta-{token()}.npz"
+        tmp = directory / f".{delta_name}.tmp"
+        written.append(tmp)
+        with open(tmp, "wb") as fh:
+            np.savez(fh, ids=delta.ids, vectors=delta.vectors, dropped=delta.dropped)
+        checksums["delta"] = file_checksum(tmp)
+        os.replace(tmp, directory / delta_name)
+        written[-1] = directory / delta_name
+    manifest = replace(
+        held, base=base.path.name, delta=delta_name, count=index.count, checksums=checksums
+    )
+    tmp_manifest = directory / f".{MANIFEST_FILE}.{os.getpid()}.tmp"
+    written.append(tmp_manifest)
+    tmp_manifest.write_text(json.dumps(asdict(manifest)))
+    os.replace(tmp_manifest, directory / MANIFEST_FILE)
+    written.clear()
+    index.manifest = manifest
+    remove_leftovers(directory, manifest)
+
+
+def _owner(name: str) -> int | None:
+    """The pid in a temporary name (`.base-PID-NS`, `.NAME.PID.tmp`)."""
+    for part in name.replace(".", "-").split("-"):
+        if part.isdigit():
+            return int(part)
+    return None
+
+
+def remove_leftovers(directory: Path, manifest: Manifest | None) -> None:
+    """Bases and deltas the manifest does not name (readers that mapped them keep them until
+    they close them), the file of the older single-file format, and what killed writers left."""
+    keep = {MANIFEST_FILE, LOCK_FILE, BUILDING_FILE}
+    if manifest is not None:
+        keep |= {manifest.base, manifest.delta}
+    for entry in directory.iterdir():
+        name = entry.name
+        if name in keep:
+            continue
+        if manifest is not None and (name == "index.faiss" or name.startswith(("base-", "delta-"))):
+            doomed = True
+        elif name.startswith(".base-") or name.endswith(".tmp"):
+            owner = _owner(name)
+            doomed = owner is None or not pid_alive(owner)
+        else:
+            doomed = False
+        if doomed:
+            with contextlib.suppress(OSError):
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+
+
+def persist_quietly(index: VectorIndex, directory: Path) -> None:
+    """The index is derived: failing to save it (read-only mount, disk full) costs the next
+    reader a rebuild, never this query."""
+    try:
+        persist(index, directory)
+    except VectorFileError as exc:
+        log.warning("%s", exc)
+
+
+def index_status(directory: Path, building_here: bool = False) -> dict[str, Any]:
+    """What `searchapp status` reports as `vector_index`, read from disk (no index loaded)."""
+    manifest = read_manifest(directory)
+    marker: dict[str, Any] | None = None
+    with contextlib.suppress(OSError, ValueError):
+        marker = json.loads((directory / BUILDING_FILE).read_text())
+    if marker is not None and not pid_alive(int(marker.get("pid", 0))):
+        marker = None
+    return {
+        "kind": manifest.kind if manifest and manifest.base else None,
+        "params": (manifest.params or {}) if manifest else {},
+        "count": manifest.count if manifest else 0,
+        "base_count": manifest.base_count if manifest else 0,
+        "built_at": manifest.built_at if manifest else None,
+        "build_seconds": manifest.build_seconds if manifest else None,
+        "building": building_here or marker is not None,
+        "build": marker,
+    }

@@ -1,184 +1,246 @@
-"""The FAISS index: derived from the store, persisted beside it, rebuilt when it is not current.
+"""The vector index: derived from the store, persisted beside it, kept current cheaply.
 
-Its ids are `embeddings.id`, so a hit always maps back to the right image through SQLite. The
-manifest (`vector_file`) names the store it was built from (library id and revision), the model,
-the highest id it holds, the store's removal counter and the file's checksum. When the store only
-gained rows since, the index is brought up to date by adding the ids above its highest; any
-other mismatch (another library, a restored backup, a damaged or missing file) means rebuild
-from SQLite, and the rebuilt index replaces the file.
+Its ids are `embeddings.id`, so a hit always maps back to the right image through SQLite. An
+index is a *base* built from the store at one moment (exact rows, plus an approximate IVF-SQ8
+index past `SEARCHAPP_ANN_MIN_PHOTOS`; see `vector_base`) and a small *delta*: rows added since
+(searched exactly beside the base, so a new photo is found at once) and base ids dropped since
+(removed or changed photos, never returned whatever the index kind). The delta follows the
+store through its counters and removal log (`store.vector_state`); the base is rebuilt when the
+delta grows large or the library crosses the threshold (`rebuild_reason`).
+
+`search(queries, k, allowed)` is the one search call for every kind: with `allowed`, only those
+ids compete; a small allowed set is ranked exactly (the result equals a brute-force filter and
+rank), a large one through the approximate index with a selector and a probe widened for the
+filter. It returns min(k, live allowed ids) results per query, never a removed id, never -1.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from searchapp.store.vector_state import vector_state
-from searchapp.vector_file import (
-    Manifest,
-    VectorFileError,
-    read_pair,
-    sweep_temporary_files,
-    write_pair,
-)
+from searchapp.vector_base import EXACT, BaseVectors, IndexPlan, merge_top_k
 
 if TYPE_CHECKING:
     from searchapp.store import Store, StoredModel
 
 log = logging.getLogger(__name__)
-REBUILD_ATTEMPTS = 3
-__all__ = ["Manifest", "VectorIndex", "load_current", "persist", "rebuild", "refresh"]
+EXACT_SUBSET_LIMIT = 32_768  # allowed sets up to this many base rows are ranked exactly
+RERANK_FACTOR = 4
+MIN_CANDIDATES = 40
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model_key: str
+    generation: int
+    count: int
+    dim: int
+    max_id: int = 0  # the highest live id held: rows above it are new
+    removed: int = -1  # the store's `vectors_removed` when last followed; -1: unknown
+    removal_seq: int = -1  # the last `vector_removals.seq` followed; -1 (older manifests): unknown
+    kind: str = EXACT
+    params: dict[str, Any] | None = None
+    base: str = ""  # the snapshot directory of the base
+    base_count: int = 0
+    base_checksum: int = 0  # crc32 of the base's ids
+    built_at: float = 0.0
+    build_seconds: float = 0.0
+    delta: str = ""  # the file holding the delta, "" when empty
+    library_id: str = ""  # the store's random id; "" (older manifests): unknown, rebuild
+    revision: str = ""  # the store's revision token when last followed
+    checksums: dict[str, str] | None = None  # SHA-256 of each file (see `vector_file`)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Rows added since the base was built, and base ids no longer live. Replaced whole on
+    change, so a search reads one consistent delta without a lock."""
+
+    ids: NDArray[np.int64]
+    vectors: NDArray[np.float32]
+    dropped: NDArray[np.int64]  # sorted base ids
+
+    @classmethod
+    def empty(cls, dim: int) -> Delta:
+        return cls(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), np.zeros(0, np.int64))
 
 
 class VectorIndex:
-    """Exact inner-product search over unit vectors (cosine similarity)."""
+    """Cosine similarity over unit vectors: an exact or approximate base plus a delta."""
 
-    def __init__(self, index: Any, manifest: Manifest) -> None:
-        self._index = index
+    def __init__(self, base: BaseVectors, manifest: Manifest, delta: Delta | None = None) -> None:
+        self.base = base
         self.manifest = manifest
-        self._lock = threading.Lock()  # a refresh adds rows while other threads may search
+        self.delta = delta or Delta.empty(manifest.dim)
+        self._lock = threading.Lock()  # serialises writers of the delta
 
-    def ids(self) -> NDArray[np.int64]:
-        """Every id the index holds (`embeddings.id`), in insertion order."""
-        import faiss
-
-        with self._lock:
-            return np.asarray(faiss.vector_to_array(self._index.id_map), dtype=np.int64)
-
-    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
-        with self._lock:
-            self._index.add_with_ids(vectors, ids)
+    @property
+    def kind(self) -> str:
+        return self.base.plan.kind
 
     @property
     def count(self) -> int:
-        return int(self._index.ntotal)
+        return self.base.count - len(self.delta.dropped) + len(self.delta.ids)
+
+    def _live_base_mask(self, delta: Delta) -> NDArray[np.bool_]:
+        mask = np.ones(self.base.count, dtype=bool)
+        mask[self.base.rows_of(delta.dropped)] = False
+        return mask
+
+    def ids(self) -> NDArray[np.int64]:
+        """Every live id the index holds (`embeddings.id`): base ids, then added ones."""
+        delta = self.delta
+        return np.concatenate([self.base.ids[self._live_base_mask(delta)], delta.ids])
+
+    def max_live_id(self) -> int:
+        delta = self.delta
+        live = self.base.ids[self._live_base_mask(delta)]
+        highest = int(live[-1]) if len(live) else 0
+        return max(highest, int(delta.ids.max()) if len(delta.ids) else 0)
+
+    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
+        """Add or replace rows (an id already held gets the new vector)."""
+        if len(ids) == 0:
+            return
+        with self._lock:
+            self.delta = self._without(self.delta, ids)
+            delta = self.delta
+            added = np.ascontiguousarray(vectors, dtype=np.float32)
+            self.delta = replace(
+                delta,
+                ids=np.concatenate([delta.ids, ids.astype(np.int64)]),
+                vectors=np.concatenate([delta.vectors, added]),
+            )
+
+    def drop(self, ids: NDArray[np.int64]) -> None:
+        """Ids that must never be returned again (removed, or changed and read again)."""
+        if len(ids) == 0:
+            return
+        with self._lock:
+            self.delta = self._without(self.delta, ids)
+
+    def _without(self, delta: Delta, ids: NDArray[np.int64]) -> Delta:
+        in_base = self.base.ids[self.base.rows_of(np.unique(ids))]
+        keep = ~np.isin(delta.ids, ids)
+        return Delta(delta.ids[keep], delta.vectors[keep], np.union1d(delta.dropped, in_base))
+
+    # -- search ------------------------------------------------------------------------------
 
     def search(
         self, queries: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """The `k` best ids per query (-1 where fewer exist), only among `allowed` if given."""
-        import faiss
-
-        k = min(k, self.count if allowed is None else len(allowed))
+        """The best min(k, live allowed) ids per query, best first, with exact cosine scores;
+        only among `allowed` if given."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        delta = self.delta
+        live = self._live_base_mask(delta)
+        if allowed is None:
+            base_rows = None if live.all() else np.flatnonzero(live)
+            tail = np.arange(len(delta.ids))
+        else:
+            wanted = np.unique(np.asarray(allowed, dtype=np.int64))
+            base_rows = self.base.rows_of(wanted)
+            base_rows = base_rows[live[base_rows]]
+            tail = np.flatnonzero(np.isin(delta.ids, wanted))
+        in_base = self.base.count if base_rows is None else len(base_rows)
+        k = min(k, in_base + len(tail))
         if k <= 0:
-            empty = np.zeros((len(queries), 0))
-            return empty.astype(np.float32), empty.astype(np.int64)
-        params = None
-        if allowed is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-            params = faiss.SearchParameters()
-            params.sel = selector
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        with self._lock:
-            scores, ids = self._index.search(queries, k, params=params)
-        return scores, ids
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        parts = [self._search_base(queries, min(k, in_base), base_rows, allowed is not None)]
+        if len(tail):
+            scores = queries @ delta.vectors[tail].T
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            parts.append((np.take_along_axis(scores, order, axis=1), delta.ids[tail][order]))
+        return merge_top_k(parts, k, len(queries))
+
+    def _search_base(
+        self,
+        queries: NDArray[np.float32],
+        k: int,
+        rows: NDArray[np.int64] | None,
+        filtered: bool,
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        base = self.base
+        if k <= 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        in_base = base.count if rows is None else len(rows)
+        if base.ann is None or (filtered and in_base <= EXACT_SUBSET_LIMIT):
+            return base.exact(queries, k, rows)
+        selector, _bitmap = _selector(base, rows)  # the bitmap must outlive the searches
+        fraction = in_base / max(base.count, 1)
+        nprobe = math.ceil(base.plan.nprobe / math.sqrt(fraction))
+        wanted = max(RERANK_FACTOR * k, MIN_CANDIDATES)
+        for probe in (nprobe, base.plan.nlist):
+            candidates = base.ann_candidates(queries, wanted, probe, selector)
+            scores, ids = base.rerank(queries, candidates, k)
+            if (ids >= 0).all():
+                return scores, ids
+            log.debug("approximate search found fewer than %d with nprobe %d", k, probe)
+        return base.exact(queries, k, rows)  # cannot happen with every list probed; stay exact
 
 
-def _build(store: Store, model: StoredModel) -> VectorIndex:
-    """All the model's vectors. The counters are read before the rows, so the manifest never
-    claims more than the index holds; a removal during the read means read again."""
+def _selector(base: BaseVectors, rows: NDArray[np.int64] | None) -> tuple[Any, Any]:
+    """A faiss bitmap selector of the base ids at `rows` (None: all, no selector)."""
+    if rows is None:
+        return None, None
     import faiss
 
-    for _ in range(REBUILD_ATTEMPTS):
-        state = vector_state(store.engine)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(model.dim))
-        max_id = 0
-        for ids, vectors in store.iter_vectors(model.id, model.dim):
-            index.add_with_ids(vectors, ids)
-            max_id = int(ids[-1])
-        if vector_state(store.engine).removed == state.removed:
-            break
-    manifest = Manifest(
-        model.identity.key,
-        state.generation,
-        int(index.ntotal),
-        model.dim,
-        max_id,
-        state.removed,
-        store.library_id(),
-        state.revision,
-    )
-    return VectorIndex(index, manifest)
+    ids = base.ids[rows]
+    bits = np.zeros(int(base.ids[-1]) + 1, dtype=bool)
+    bits[ids] = True
+    bitmap = np.packbits(bits, bitorder="little")
+    return faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bitmap)), bitmap
+
+
+def rebuild_reason(index: VectorIndex, wanted: IndexPlan) -> str | None:
+    """Why the base should be built again, or None: the library crossed the threshold (either
+    way), or the delta grew past a quarter of the base."""
+    if wanted.kind != index.kind:
+        return f"the library has {index.count} photos: {wanted.kind} index wanted"
+    delta = index.delta
+    limit = max(5_000, index.base.count // 4)
+    if len(delta.ids) > limit or len(delta.dropped) > limit:
+        return f"{len(delta.ids)} rows added and {len(delta.dropped)} dropped since the build"
+    return None
 
 
 def refresh(index: VectorIndex, store: Store, model: StoredModel) -> VectorIndex | None:
-    """`index` brought up to date in place when rows were only added since it was built (or it
-    is current); None when rows were removed or changed, the model differs, or the store is not
-    the one it was built from (another library, a restored backup): rebuild then."""
+    """`index` brought up to date in place: rows removed or changed since are dropped, rows
+    added (or changed) are added to its delta. None when the model differs or the store is not
+    the one it followed (another library, a restored backup): rebuild then. A None leaves
+    `index` half-followed: the caller drops it."""
+    from searchapp.store.vector_state import vector_changes, vector_state
+
     held = index.manifest
-    if held.model_key != model.identity.key or held.dim != model.dim or held.removed < 0:
+    if held.model_key != model.identity.key or held.dim != model.dim or held.removal_seq < 0:
         return None
     if not held.revision:
         return None
     state = vector_state(store.engine)
     if state.revision == held.revision and state.generation == held.generation:
         return index
-    if state.removed != held.removed or state.generation <= held.generation:
-        return None
-    if store.count_vectors(model.id, held.max_id) != held.count:
-        return None
-    max_id = held.max_id
-    for ids, vectors in store.iter_vectors(model.id, model.dim, after_id=held.max_id):
-        index.add(ids, vectors)
-        max_id = int(ids[-1])
-    if vector_state(store.engine).removed != state.removed:
+    if state.generation <= held.generation or state.removal_seq < held.removal_seq:
+        return None  # not the store this index followed (a restored backup, another library)
+    changes = vector_changes(store.engine, model.id, model.dim, held.max_id, held.removal_seq)
+    index.drop(changes.dropped)
+    index.add(changes.ids, changes.vectors)
+    if index.count != changes.total:
+        log.warning("vector index does not match the store's vectors; rebuilding")
         return None
     index.manifest = replace(
         held,
-        generation=state.generation,
-        revision=state.revision,
+        generation=changes.state.generation,
+        removed=changes.state.removed,
+        removal_seq=changes.state.removal_seq,
+        revision=changes.state.revision,
         count=index.count,
-        max_id=max_id,
+        max_id=index.max_live_id(),
     )
     return index
-
-
-def _read(store: Store, model: StoredModel, directory: Path) -> VectorIndex | None:
-    """The persisted index of this library and model, if there is a whole, sound one."""
-    pair = read_pair(directory, store.library_id(), model.identity.key)
-    return None if pair is None else VectorIndex(*pair)
-
-
-def persist(index: VectorIndex, directory: Path) -> None:
-    """Write the index and its manifest (see `vector_file.write_pair`); raises VectorFileError."""
-    with index._lock:
-        index.manifest = write_pair(index._index, index.manifest, directory)
-
-
-def _persist_quietly(index: VectorIndex, directory: Path) -> None:
-    """The index is derived: failing to save it (read-only mount, disk full) costs the next
-    reader a rebuild, never this query."""
-    try:
-        persist(index, directory)
-    except VectorFileError as exc:
-        log.warning("%s", exc)
-
-
-def rebuild(store: Store, model: StoredModel, directory: Path) -> VectorIndex:
-    """A new index from every stored vector, replacing the file on disk (when it can)."""
-    rebuilt = _build(store, model)
-    _persist_quietly(rebuilt, directory)
-    return rebuilt
-
-
-def load_current(store: Store, model: StoredModel, directory: Path) -> VectorIndex:
-    """The index for the store as it is now: read from disk, plus the rows added since it was
-    written; rebuilt from the store when that is not enough. A changed index is persisted."""
-    if directory.is_dir():
-        sweep_temporary_files(directory)
-    on_disk = _read(store, model, directory)
-    if on_disk is not None:
-        written = (on_disk.manifest.revision, on_disk.manifest.generation)
-        current = refresh(on_disk, store, model)
-        if current is not None:
-            if (current.manifest.revision, current.manifest.generation) != written:
-                _persist_quietly(current, directory)
-            return current
-    log.info("vector index %s; rebuilding from the store", "stale" if on_disk else "missing")
-    return rebuild(store, model, directory)

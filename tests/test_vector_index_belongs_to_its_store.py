@@ -14,7 +14,8 @@ import pytest
 
 from searchapp.config import Settings
 from searchapp.store import Store
-from searchapp.vector_file import INDEX_FILE, MANIFEST_FILE, file_checksum, read_manifest
+from searchapp.vector_base import VECTORS_FILE
+from searchapp.vector_file import MANIFEST_FILE, file_checksum, read_manifest
 from tests.conftest import CliRunner, TinyModel
 from tests.photos import make_photo
 
@@ -30,6 +31,12 @@ def _library_id(data_dir: Path) -> str:
         return store.library_id()
     finally:
         store.close()
+
+
+def _rows_file(data_dir: Path) -> Path:
+    manifest = read_manifest(data_dir / "vectors")
+    assert manifest is not None
+    return data_dir / "vectors" / manifest.base / VECTORS_FILE
 
 
 def _other_folder(root: Path) -> Path:
@@ -67,7 +74,7 @@ def test_garbage_in_the_index_file_is_rebuilt_and_the_file_rewritten(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     cli("index", str(photo_dir), *tiny_model.flags)
-    index_file = data_dir / "vectors" / INDEX_FILE
+    index_file = _rows_file(data_dir)
     size = index_file.stat().st_size
     with index_file.open("r+b") as fh:
         fh.seek(size // 3)
@@ -80,11 +87,12 @@ def test_garbage_in_the_index_file_is_rebuilt_and_the_file_rewritten(
 
     assert "fails its checksum" in caplog.text
     assert len(results) == 12 and all(-1.0 <= r["score"] <= 1.0 for r in results)
-    assert manifest is not None and file_checksum(index_file) == manifest.checksum
+    assert manifest is not None and manifest.checksums is not None
+    assert file_checksum(_rows_file(data_dir)) == manifest.checksums[VECTORS_FILE]
     caplog.clear()
-    with caplog.at_level("INFO", logger="searchapp.vectors"):
+    with caplog.at_level("INFO"):
         assert len(_search(cli, "search", "a photo")) == 12
-    assert "rebuilding" not in caplog.text  # the file was rewritten: no rebuild at every query
+    assert "rebuilding" not in caplog.text and "building" not in caplog.text  # rewritten
 
 
 def test_a_restored_database_backup_beside_newer_vectors_is_rebuilt(
@@ -111,18 +119,15 @@ def test_a_restored_database_backup_beside_newer_vectors_is_rebuilt(
 def test_impossible_scores_from_a_sound_looking_index_never_reach_the_user(
     cli: CliRunner, tiny_model: TinyModel, photo_dir: Path, data_dir: Path
 ) -> None:
-    import faiss
     import numpy as np
 
     cli("index", str(photo_dir), *tiny_model.flags)
     vectors_dir = data_dir / "vectors"
-    index = faiss.read_index(str(vectors_dir / INDEX_FILE))
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-    forged = faiss.IndexIDMap2(faiss.IndexFlatIP(index.d))
-    forged.add_with_ids(np.full((len(ids), index.d), 1e18, dtype=np.float32), ids)
-    faiss.write_index(forged, str(vectors_dir / INDEX_FILE))
+    rows = _rows_file(data_dir)
+    forged = np.full(rows.stat().st_size // 4, 1e18, dtype=np.float32)
+    rows.write_bytes(forged.tobytes())
     manifest = json.loads((vectors_dir / MANIFEST_FILE).read_text())
-    manifest["checksum"] = file_checksum(vectors_dir / INDEX_FILE)
+    manifest["checksums"][VECTORS_FILE] = file_checksum(rows)
     (vectors_dir / MANIFEST_FILE).write_text(json.dumps(manifest))
 
     results = _search(cli, "search", "a photo")

@@ -1,5 +1,6 @@
-"""A long-running reader's vector index follows the store: new rows are added to it, anything
-else reloads it, and its ids always name the right images (SQLite reuses a deleted newest id)."""
+"""A long-running reader's vector index follows the store: new rows are added to it, removed or
+changed ones dropped (through the store's removal log, without a rebuild), and its ids always
+name the right images (SQLite reuses a deleted newest id)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def test_new_photos_are_added_to_the_held_index_without_a_rebuild(
     assert live.last_refresh == "unchanged"
 
 
-def test_a_removed_newest_photo_whose_id_is_reused_reloads_the_index(
+def test_a_removed_newest_photo_whose_id_is_reused_is_dropped_then_found_again(
     cli: CliRunner, tiny_model: TinyModel, photo_dir: Path, library: Library
 ) -> None:
     cli("index", str(photo_dir), *tiny_model.flags)
@@ -71,7 +72,7 @@ def test_a_removed_newest_photo_whose_id_is_reused_reloads_the_index(
     scores, ids = index.search(vector.reshape(1, -1), 1)
 
     assert embedding_id_of(library.store, str(replacement)) == reused_id  # what makes it hard
-    assert live.last_refresh == "loaded"
+    assert live.last_refresh == "dropped"
     assert sorted(index.ids().tolist()) == _store_ids(library)
     assert int(ids[0][0]) == reused_id and float(scores[0][0]) == pytest.approx(1.0, abs=1e-4)
 
@@ -86,7 +87,7 @@ def test_a_short_lived_reader_starts_from_the_saved_index_plus_new_rows(
 ) -> None:
     import shutil
 
-    from searchapp.vectors import load_current
+    from searchapp.vector_build import load_current
 
     cli("index", str(photo_dir), *tiny_model.flags)
     older = data_dir.parent / "older-vectors"
@@ -97,7 +98,7 @@ def test_a_short_lived_reader_starts_from_the_saved_index_plus_new_rows(
     shutil.copytree(older, data_dir / "vectors")  # as if no one had saved it since
     model = library.query_model()
 
-    with caplog.at_level("INFO", logger="searchapp.vectors"):
+    with caplog.at_level("INFO", logger="searchapp.vector_build"):
         index = load_current(library.store, model, data_dir / "vectors")
 
     assert "rebuilding" not in caplog.text

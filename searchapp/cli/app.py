@@ -124,7 +124,7 @@ def index(
     ] = True,
 ) -> None:
     """Index photo folders: new and changed photos are embedded, gone ones forgotten."""
-    from searchapp.cli.progress import index_progress
+    from searchapp.cli.progress import index_and_build_progress
     from searchapp.service import IndexRequest, LibraryService
 
     settings = settings_of(ctx)
@@ -136,8 +136,8 @@ def index(
         if as_json:
             report = service.index(paths, request)
         else:
-            with index_progress() as progress:
-                report = service.index(paths, request, progress)
+            with index_and_build_progress() as (progress, build_progress):
+                report = service.index(paths, request, progress, build_progress=build_progress)
     if as_json:
         print_json(report.as_dict())
         return
@@ -246,9 +246,12 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json(report)
         return
     for key, value in report.items():
-        if key not in ("failed", "indexer"):
+        if key not in ("failed", "indexer", "vector_index"):
             typer.echo(f"{key}: {value}")
     echo_indexer_report(report["indexer"])
+    vector_index = report["vector_index"]
+    building = " (building)" if vector_index["building"] else ""
+    typer.echo(f"vector index: {vector_index['kind']} {vector_index['params'] or ''}{building}")
     for failure in report["failed"]:
         typer.echo(f"failed: {failure['path']}: {failure['reason']}")
 

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
-HEAD_REVISION = "0006_file_identity"
+HEAD_REVISION = "0007_ann"
 
 
 def current_revision(conn: Connection) -> str | None:

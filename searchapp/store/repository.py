@@ -298,11 +298,18 @@ class Store:
     # -- reading ----------------------------------------------------------------------------
 
     def iter_vectors(
-        self, model_id: int, dim: int, chunk: int = 20_000, after_id: int = 0
+        self,
+        model_id: int,
+        dim: int,
+        chunk: int = 20_000,
+        after_id: int = 0,
+        up_to_id: int | None = None,
     ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
         query = select(embeddings.c.id, embeddings.c.vector).where(
             embeddings.c.model_id == model_id
         )
+        if up_to_id is not None:
+            query = query.where(embeddings.c.id <= up_to_id)
         return vector_pages(self.engine, query, dim, chunk, after_id)
 
     def count_vectors(self, model_id: int, up_to_id: int) -> int:

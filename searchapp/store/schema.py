@@ -43,6 +43,7 @@ images = Table(
     Column("captured_at", String),
     Column("camera", String),
     Column("orientation", Integer),
+    Column("phash", String),  # perceptual hash (hex) of the decoded picture; migration 0007
 )
 
 files = Table(
@@ -203,4 +204,15 @@ captions = Table(
     Column("text", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_captions_model", "model"),
+)
+
+# -- approximate index (migration 0007_ann) ---------------------------------------------------
+# Triggers on `embeddings` (after delete, after update of vector) log the id here, so a reader
+# holding an index drops exactly those ids (and reads them again if they still exist).
+
+vector_removals = Table(
+    "vector_removals",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("embedding_id", Integer, nullable=False),
 )

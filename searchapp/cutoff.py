@@ -5,10 +5,14 @@ model sit around 0.2–0.35, image→image ones around 0.6–0.95, and both shif
 query. So the cutoff is read off the query's own scores. The *background* is the query's score
 against a sample of the library (or every candidate of a filtered search): its median m and
 robust spread s (1.4826 × MAD) say what an unrelated photo scores. Relevant photos stand out of
-it as a tail. Among the top results scoring at least `m + TAIL_Z·s`, the widest gap between two
-consecutive scores separates the matches from the rest, when it is wide enough (`MIN_GAP_Z·s`
-and larger than `GAP_RATIO` times the median gap there): the cutoff sits in that gap. Without
-such a gap the cutoff is `m + FALLBACK_Z·s`.
+it as a tail. Among the top results scoring at least `m + TAIL_Z·s`, a gap between two
+consecutive scores that is clearly wide (at least `MIN_GAP_Z·s`, `GAP_RATIO` times the median gap
+there, and `OF_WIDEST` of the widest such gap, so the sparse far tail of the background, whose
+gaps are wide only next to the dense part, does not count) separates one group of matches from
+what follows;
+matches often come in groups (the same scene, then the same subject elsewhere), so the cutoff
+sits in the middle of the lowest such gap. Without such a gap the cutoff is `m + FALLBACK_Z·s`, a score an
+unrelated photo reaches about once in a thousand.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-TAIL_Z = 3.0
-FALLBACK_Z = 4.0
-MIN_GAP_Z = 0.5
-GAP_RATIO = 3.0
+TAIL_Z = 1.0
+FALLBACK_Z = 3.0
+MIN_GAP_Z = 0.3
+GAP_RATIO = 4.0
+OF_WIDEST = 0.3
 MAD_TO_SIGMA = 1.4826
 
 
@@ -37,8 +42,9 @@ def auto_cutoff(top_scores: NDArray[np.float32], background: NDArray[np.float32]
     if tail.size < 2:
         return fallback if tail.size == 0 else min(fallback, float(tail[0]))
     gaps = tail[:-1] - tail[1:]
-    widest = int(np.argmax(gaps))
-    typical = float(np.median(gaps))
-    if gaps[widest] >= MIN_GAP_Z * spread and gaps[widest] > GAP_RATIO * typical:
-        return float((tail[widest] + tail[widest + 1]) / 2)
-    return fallback
+    wide = (gaps >= MIN_GAP_Z * spread) & (gaps > GAP_RATIO * float(np.median(gaps)))
+    if not wide.any():
+        return fallback
+    clear = np.flatnonzero(wide & (gaps >= OF_WIDEST * float(gaps[wide].max())))
+    lowest = int(clear[-1])
+    return float((tail[lowest] + tail[lowest + 1]) / 2)

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from searchapp.errors import InvalidQueryError
 
-_OPERATOR = re.compile(r"\s+([+-])\s+")
+_OPERATOR = re.compile(r"\s+([+-])(?:\s+|$)")
 _WEIGHT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*:(.*)$", re.DOTALL)
 _PHOTO_ID = re.compile(r"^photo:(\d+)$")
 MAX_TERMS = 32

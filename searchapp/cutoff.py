@@ -6,13 +6,12 @@ query. So the cutoff is read off the query's own scores. The *background* is the
 against a sample of the library (or every candidate of a filtered search): its median m and
 robust spread s (1.4826 × MAD) say what an unrelated photo scores. Relevant photos stand out of
 it as a tail. Among the top results scoring at least `m + TAIL_Z·s`, a gap between two
-consecutive scores that is clearly wide (at least `MIN_GAP_Z·s`, `GAP_RATIO` times the median gap
-there, and `OF_WIDEST` of the widest such gap, so the sparse far tail of the background, whose
-gaps are wide only next to the dense part, does not count) separates one group of matches from
-what follows;
+consecutive scores that is clearly wide (at least `MIN_GAP_Z·s`, `GAP_RATIO` times the median
+gap there, and `OF_WIDEST` of the widest such gap, so that the sparse far tail of the background
+does not count) separates one group of matches from what follows;
 matches often come in groups (the same scene, then the same subject elsewhere), so the cutoff
-sits in the middle of the lowest such gap. Without such a gap the cutoff is `m + FALLBACK_Z·s`, a score an
-unrelated photo reaches about once in a thousand.
+sits in the middle of the lowest such gap. Without such a gap the cutoff is `m + FALLBACK_Z·s`,
+a score an unrelated photo reaches about once in a thousand.
 """
 
 from __future__ import annotations

@@ -53,8 +53,7 @@ class SearchLibrary:
 def _exif(taken: datetime, camera: str | None) -> Image.Exif:
     exif = Image.Exif()
     if camera:
-        make, model = camera.split(" ", 1)
-        exif[0x010F] = make
+        exif[0x010F] = camera.split(" ", 1)[0]
         exif[0x0110] = camera
     exif.get_ifd(0x8769)[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")
     return exif

@@ -6,7 +6,6 @@ asks for another with `reindex`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from searchapp.live_index import LiveVectorIndex
     from searchapp.models.base import Embedder, ImageEncoder, TextEncoder
     from searchapp.models.export_cache import Manifest
+    from searchapp.models.onnx_embedder import OnnxImageEncoder, OnnxTextEncoder
     from searchapp.models.runtime import RuntimeChoice
     from searchapp.vectors import VectorIndex
 
@@ -38,11 +38,14 @@ class Library:
         self.runtime_choice: RuntimeChoice | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._background_index_builds = False
+        self._image_encoder: OnnxImageEncoder | None = None
+        self._text_encoder: OnnxTextEncoder | None = None
 
     def close(self) -> None:
         if self._embedder is not None:
             self._embedder.unload()
             self._embedder = None
+        self._image_encoder = self._text_encoder = None
         self.store.close()
         if self._scratch is not None:
             self._scratch.cleanup()
@@ -156,57 +159,52 @@ class Library:
         return self._embedder
 
     def _export(self, model: StoredModel) -> Manifest | None:
+        """The model's exported towers (user cache); loading the model makes them if missing."""
         from searchapp.models.export_cache import load_manifest
 
-        return load_manifest(self.settings.cache_dir, model.identity)
+        manifest = load_manifest(self.settings.cache_dir, model.identity)
+        if manifest is None and self._embedder is None:
+            self.embedder(model)
+            manifest = load_manifest(self.settings.cache_dir, model.identity)
+        return manifest
 
     def image_encoder(self, model: StoredModel) -> ImageEncoder:
-        """For one query photo: the exported image tower (fp32, no torch) when there is one,
-        else the model."""
-        if self._embedder is None:
+        """For query photos: the exported image tower on ONNX Runtime (fp32, no torch), so a
+        query photo gets the same vector in every process; the model where none exists."""
+        if self._image_encoder is None:
             manifest = self._export(model)
-            if manifest is not None and manifest.image is not None:
-                from searchapp.models.onnx_embedder import OnnxImageEncoder
+            if manifest is None or manifest.image is None:
+                return self.embedder(model)
+            from searchapp.models.onnx_embedder import OnnxImageEncoder
 
-                return OnnxImageEncoder(manifest, "fp32")
-        return self.embedder(model)
+            self._image_encoder = OnnxImageEncoder(manifest, "fp32")
+        return self._image_encoder
+
+    def text_encoder(self, model: StoredModel) -> TextEncoder:
+        """For queries and label embeddings: the exported text tower on ONNX Runtime (fp32, no
+        torch), whether or not the model is loaded, so every query of the library gets the same
+        vector; the model where its text tower could not be exported."""
+        if self._text_encoder is None:
+            manifest = self._export(model)
+            if manifest is None or manifest.text is None:
+                return self.embedder(model)
+            from searchapp.models.onnx_embedder import OnnxTextEncoder
+
+            self._text_encoder = OnnxTextEncoder(manifest, "fp32")
+        return self._text_encoder
 
     def zero_shot_scoring(self, model: StoredModel) -> ZeroShotScoring:
         """The model's zero-shot constants, from its export when there is one."""
-        manifest = self._export(model) if self._embedder is None else None
-        if manifest is not None:
-            scoring = manifest.scoring
-            bias = scoring.get("logit_bias")
-            return ZeroShotScoring(
-                str(scoring["family"]),
-                float(scoring["logit_scale"]),
-                None if bias is None else float(bias),
-            )
-        return self.embedder(model).zero_shot_scoring()
-
-    def _query_encoder_dir(self, model: StoredModel) -> Path:
-        key = f"{model.identity.key}|{self.settings.device}|{self.settings.precision}"
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return self.settings.data_dir / "query-encoders" / digest
-
-    def text_encoder(self, model: StoredModel) -> TextEncoder:
-        """A saved fast-loading text encoder; the first time, the model saves one and the query
-        already uses it, so every query of the library gets the same vector. The model itself
-        when no fast encoder can be made."""
-        from searchapp.models.query_encoder import load_text_encoder
-
-        directory = self._query_encoder_dir(model)
-        fast = load_text_encoder(directory)
-        if fast is not None:
-            return fast
-        embedder = self.embedder(model)
-        try:
-            if embedder.export_query_encoder(directory):
-                log.info("saved a fast query encoder in %s", directory)
-                fast = load_text_encoder(directory)
-        except Exception:
-            log.warning("could not save a fast query encoder", exc_info=True)
-        return embedder if fast is None else fast
+        manifest = self._export(model)
+        if manifest is None:
+            return self.embedder(model).zero_shot_scoring()
+        scoring = manifest.scoring
+        bias = scoring.get("logit_bias")
+        return ZeroShotScoring(
+            str(scoring["family"]),
+            float(scoring["logit_scale"]),
+            None if bias is None else float(bias),
+        )
 
     def vector_index(self, model: StoredModel) -> VectorIndex:
         """Current for the store as it is now; a process that asks again only pays for what

@@ -71,7 +71,7 @@ def _onnx_loader(tiny: TinyModel, cache: Path) -> RuntimeLoader:
 def test_a_damaged_export_is_detected_and_rebuilt(tiny_model: TinyModel, tmp_path: Path) -> None:
     loader = _onnx_loader(tiny_model, tmp_path / "cache")
     expected = loader.load().encode_texts(TEXTS)
-    graph = export_dir(tmp_path / "cache", loader.identity) / IMAGE_GRAPH
+    graph = export_dir(tmp_path / "cache", loader.identity) / f"{IMAGE_GRAPH}.data"
     data = bytearray(graph.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 64] = bytes(64)

@@ -1,5 +1,5 @@
-"""Text queries after the first run without torch: a NumPy copy of the text tower and CLIP's
-tokenizer, both equal to open_clip's."""
+"""Text queries after the first run without torch: the exported text tower on ONNX Runtime and
+CLIP's tokenizer, equal to open_clip's."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from searchapp.models import numpy_text_tower
 from searchapp.models.clip_tokenizer import ClipTokenizer, open_clip_bpe_path
-from tests.conftest import BASE_ENV, TINY_CONFIG, CliRunner, TinyModel
-from tests.reference import ReferenceModel
+from tests.conftest import BASE_ENV, CliRunner, TinyModel
+from tests.photos import make_photo
 
 TRICKY_TEXTS = [
     "a dog",
@@ -37,34 +36,6 @@ def test_clip_tokenizer_gives_open_clips_tokens() -> None:
     ours = ClipTokenizer(bpe, context_length=77)(TRICKY_TEXTS)
 
     np.testing.assert_array_equal(ours, open_clip.get_tokenizer("ViT-B-32")(TRICKY_TEXTS).numpy())
-
-
-@pytest.mark.parametrize("quick_gelu", [False, True], ids=["gelu", "quick-gelu"])
-def test_numpy_text_tower_equals_open_clips_text_tower(tmp_path: Path, quick_gelu: bool) -> None:
-    import open_clip
-    import torch
-
-    name = f"tiny-numpy-{'quick' if quick_gelu else 'gelu'}"
-    config_path = tmp_path / f"{name}.json"
-    config_path.write_text(json.dumps({**TINY_CONFIG, "quick_gelu": quick_gelu}))
-    open_clip.add_model_config(config_path)
-    torch.manual_seed(3)
-    checkpoint = tmp_path / f"{name}.pt"
-    torch.save(open_clip.create_model(name).state_dict(), checkpoint)
-    reference = ReferenceModel(TinyModel(config_path, checkpoint))
-    extracted = numpy_text_tower.extract(reference.model)
-    assert extracted is not None
-    config, weights = extracted
-    numpy_text_tower.save(
-        tmp_path / "saved", {**config, "context_length": 77, "clean": "lower"}, weights
-    )
-
-    tower = numpy_text_tower.load(tmp_path / "saved")
-
-    assert tower is not None
-    np.testing.assert_allclose(
-        tower.encode_texts(TRICKY_TEXTS), reference.texts(TRICKY_TEXTS), atol=1e-5
-    )
 
 
 def test_a_text_query_after_the_first_does_not_import_torch(
@@ -92,3 +63,41 @@ def test_a_text_query_after_the_first_does_not_import_torch(
     second = json.loads(results)
     assert [r["path"] for r in second] == [r["path"] for r in first]
     np.testing.assert_allclose([r["score"] for r in second], [r["score"] for r in first], atol=1e-5)
+
+
+SINGLE_PHOTO_COMMANDS = {
+    "similar": ["similar", "{outside}", "--json"],
+    "classify": ["classify", "{outside}", "--json"],
+    "tag": ["tag", "--threshold", "0.05", "--json"],
+    "models": ["models"],
+}
+
+
+@pytest.mark.parametrize("command", list(SINGLE_PHOTO_COMMANDS))
+def test_single_photo_commands_import_neither_torch_nor_open_clip(
+    cli: CliRunner,
+    tiny_model: TinyModel,
+    photo_dir: Path,
+    data_dir: Path,
+    tmp_path: Path,
+    command: str,
+) -> None:
+    cli("index", str(photo_dir), *tiny_model.flags)
+    outside = make_photo(tmp_path / "elsewhere" / "query.jpg", seed=77)
+    args = [arg.format(outside=outside) for arg in SINGLE_PHOTO_COMMANDS[command]]
+    code = (
+        "import sys\n"
+        "from searchapp.cli.app import app\n"
+        "try:\n"
+        f"    app({args!r})\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print('heavy imports:', sorted({'torch', 'open_clip'} & set(sys.modules)))\n"
+    )
+    env = {**os.environ, **BASE_ENV, "SEARCHAPP_DATA_DIR": str(data_dir)}
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+
+    assert done.stdout.rstrip().endswith("heavy imports: []")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,20 @@ def test_human_output_is_a_table_of_paths(cli: CliRunner, indexed: list[Path]) -
     assert sum(str(p) in out for p in indexed) == 2
 
 
-def test_second_query_uses_the_saved_encoder_and_ranks_the_same(
+def _export_of(data_dir: Path) -> Path:
+    from searchapp.models.export_cache import export_dir
+    from searchapp.store import Store
+
+    store = Store(data_dir / "library.sqlite3")
+    try:
+        model = store.active_model()
+    finally:
+        store.close()
+    assert model is not None
+    return export_dir(Path(os.environ["SEARCHAPP_CACHE_DIR"]), model.identity)
+
+
+def test_queries_use_the_exported_text_tower_and_rank_as_open_clip(
     cli: CliRunner, tiny_model: TinyModel, indexed: list[Path], data_dir: Path
 ) -> None:
     query = "a yellow square"
@@ -96,22 +110,21 @@ def test_second_query_uses_the_saved_encoder_and_ranks_the_same(
     scores = reference.images(indexed) @ reference.texts([query])[0]
 
     first = json.loads(cli("search", query, "--json", "-k", "12", env=EXACT).stdout)
-    saved = list((data_dir / "query-encoders").glob("*/text-tower.npz"))
     second = json.loads(cli("search", query, "--json", "-k", "12", env=EXACT).stdout)
 
-    assert len(saved) == 1
+    assert (_export_of(data_dir) / "text.onnx").is_file()
     assert second == first
     _assert_same_ranking(second, indexed, scores)
 
 
-def test_a_damaged_saved_encoder_is_made_again_from_the_model(
+def test_a_damaged_text_tower_export_is_made_again_from_the_model(
     cli: CliRunner, indexed: list[Path], data_dir: Path
 ) -> None:
     first = json.loads(cli("search", "a red circle", "--json", env=EXACT).stdout)
-    (saved,) = (data_dir / "query-encoders").glob("*/text-tower.npz")
-    saved.write_bytes(b"not a weights archive")
+    weights = _export_of(data_dir) / "text.onnx.data"
+    weights.write_bytes(b"not a weights file")
 
     again = cli("search", "a red circle", "--json", env=EXACT)
 
     assert json.loads(again.stdout) == first
-    assert saved.read_bytes() != b"not a weights archive"
+    assert weights.read_bytes() != b"not a weights file"

@@ -259,9 +259,9 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command()
 def models() -> None:
     """List open_clip architectures with their pretrained tags."""
-    import open_clip
+    from searchapp.models.catalog import pretrained_models
 
-    for name, tag in open_clip.list_pretrained():
+    for name, tag in pretrained_models():
         typer.echo(f"{name}\t{tag}")
 
 

@@ -117,9 +117,6 @@ class Embedder(Protocol):
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed texts; returns an (n, dim) array of unit vectors."""
 
-    def export_query_encoder(self, directory: Path) -> bool:
-        """Save a fast-loading text encoder for later queries; False when not supported."""
-
     def zero_shot_scoring(self) -> ZeroShotScoring:
         """The model's own constants for turning similarities into label scores."""
 

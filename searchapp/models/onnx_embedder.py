@@ -147,9 +147,6 @@ class OnnxEmbedder:
     def zero_shot_scoring(self) -> ZeroShotScoring:
         return self._text.zero_shot_scoring()
 
-    def export_query_encoder(self, directory: Path) -> bool:
-        return False
-
     def unload(self) -> None:
         self._image.close()
         self._text.close()

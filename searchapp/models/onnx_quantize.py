@@ -26,7 +26,11 @@ def _quantise(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
-        str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=QUANTISED_OPS
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=QUANTISED_OPS,
+        use_external_data_format=True,
     )
 
 

@@ -338,20 +338,6 @@ class OpenClipEmbedder:
             return None
         return size, tuple(float(m) for m in normalize.mean), tuple(float(s) for s in normalize.std)
 
-    def export_query_encoder(self, directory: Path) -> bool:
-        """Save a TorchScript text encoder that later queries load without open_clip."""
-        if self.device != "cpu":
-            return False
-        from searchapp.models.query_encoder import export_text_encoder
-
-        settings = {
-            "context_length": int(getattr(self._tokenizer, "context_length", 77)),
-            "clean": self._tokenizer_clean,
-        }
-        return export_text_encoder(
-            self._model, self._tokenizer, self.encode_texts, settings, directory
-        )
-
     def export_onnx(self, cache_dir: Path) -> Manifest | None:
         """Export both towers to ONNX into the cache (see `onnx_export`); fp32 CPU models only."""
         if self.device != "cpu" or self.precision != "fp32":

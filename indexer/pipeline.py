@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
+
 from indexer.device_decode import (
     TensorPreprocess,
     decode_jpegs,
@@ -37,10 +39,12 @@ from indexer.records import (
 from indexer.scan import SkippedFolder, Unreadable, scan
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, read_header
+from searchapp.errors import DamagedLibraryError, StorageFullError
 from searchapp.image_input import decode_for_model
 from searchapp.indexing import IndexSummary
 from searchapp.models.base import Embedder
 from searchapp.store import EmbeddedFile, FailedFile, LinkedFile, Store, StoredModel
+from searchapp.store.failures import damage_of, damaged_message, is_disk_full, storage_error
 from searchapp.store.records import FileStat
 
 if TYPE_CHECKING:
@@ -131,6 +135,7 @@ class Indexer:
         self.reembed = reembed
         self._known_hashes: dict[str, str | None] = {}
         self._reembedded: set[str] = set()
+        self._written = 0
         self.ignore = ignore
         self._should_stop = should_stop or (lambda: False)
         self.model = model
@@ -317,14 +322,37 @@ class Indexer:
             summary.unchanged,
             len(gone),
         )
-        if unreadable:
-            self.store.write_batch(self.model.id, failed=unreadable)
-            summary.failed.extend((f.stat.path, f.reason) for f in unreadable)
-        self._process(todo, summary, progress)
-        summary.removed = self.store.remove_files(gone)
-        self.store.drop_other_models(self.model.id)
+        self._written = 0
+        try:
+            if unreadable:
+                self.store.write_batch(self.model.id, failed=unreadable)
+                summary.failed.extend((f.stat.path, f.reason) for f in unreadable)
+            self._process(todo, summary, progress)
+            summary.removed = self.store.remove_files(gone)
+            self.store.drop_other_models(self.model.id)
+        except (DBAPIError, OSError) as exc:
+            raise self._storage_failure(exc, len(todo)) from None
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _storage_failure(self, exc: BaseException, total: int) -> Exception:
+        """One line for a failed write: what is full or damaged, and what was kept."""
+        path = self.store.path
+        kept = f"after {self._written} of {total} photos; those {self._written} are saved"
+        if self._written == 0:
+            kept = f"before the first of {total} photos was saved; the library is as it was"
+        if is_disk_full(exc, path.parent):
+            return StorageFullError(
+                f"Disk full {kept}. Free space on the disk holding {path.parent} and run "
+                "`searchapp index` again to index the rest."
+            )
+        problem = damage_of(self.store)
+        if problem is not None:
+            return DamagedLibraryError(damaged_message(path, problem))
+        failure = storage_error(exc, path)
+        if failure is None:
+            return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+        return type(failure)(f"Indexing stopped {kept}. {failure}")
 
     def _process(
         self, todo: list[FileStat], summary: IndexSummary, progress: ProgressCallback | None
@@ -421,6 +449,7 @@ class Indexer:
         self.store.write_batch(
             self.model.id, embedded, [*batch.linked, *batch.confirmed], batch.failed
         )
+        self._written += batch.size
         if self.reembed:
             self._reembedded.update(item.content_hash for item in embedded)
         summary.embedded += len(embedded)

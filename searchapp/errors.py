@@ -75,3 +75,11 @@ class InvalidQueryError(SearchAppError):
 
 class PhotoNotFoundError(SearchAppError):
     """No indexed photo has that id (or path)."""
+
+
+class StorageFullError(SearchAppError):
+    """The disk holding the library is full."""
+
+
+class StorageIOError(SearchAppError):
+    """Reading or writing the library failed at the operating system (an I/O error)."""

@@ -55,10 +55,13 @@ class WriterLock:
                 "The background indexer (`searchapp watch`) picks up new photos by itself: add "
                 "folders with `searchapp roots add PATH`, or stop it before running this."
             ) from None
-        self._handle.seek(0)
-        self._handle.truncate()
-        self._handle.write(f"{what}, pid {os.getpid()}\n")
-        self._handle.flush()
+        try:  # who holds it, for the message another indexer gets; a full disk goes without
+            self._handle.seek(0)
+            self._handle.truncate()
+            self._handle.write(f"{what}, pid {os.getpid()}\n")
+            self._handle.flush()
+        except OSError as exc:
+            log.warning("could not write the holder into %s: %s", path, exc.strerror or exc)
 
     def release(self) -> None:
         if self._handle.closed:

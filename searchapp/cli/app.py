@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy.exc import DBAPIError
 from typer.core import TyperGroup
 
 from searchapp.cli import demo as demo_commands
@@ -42,6 +43,7 @@ from searchapp.cli.watch import echo_indexer_report, roots_app, watch
 from searchapp.config import Settings
 from searchapp.errors import SearchAppError
 from searchapp.filters import parse_filter
+from searchapp.store.failures import storage_error
 
 
 class _FriendlyErrors(TyperGroup):
@@ -51,8 +53,18 @@ class _FriendlyErrors(TyperGroup):
         try:
             return super().invoke(ctx)
         except SearchAppError as exc:
-            error_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            self._fail(exc)
+        except (DBAPIError, OSError) as exc:
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+            failure = storage_error(exc, settings.database_path)
+            if failure is None:
+                raise
+            self._fail(failure)
+
+    @staticmethod
+    def _fail(exc: SearchAppError) -> NoReturn:
+        error_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(

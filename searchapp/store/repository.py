@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -13,13 +14,14 @@ from numpy.typing import NDArray
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from searchapp.models.base import ModelIdentity
 from searchapp.store.caption_store import CaptionStore
-from searchapp.store.connection import is_read_only, open_engine
+from searchapp.store.connection import is_read_only, open_checked
+from searchapp.store.failures import is_damage, storage_error
 from searchapp.store.file_details import FileDetails, file_details
 from searchapp.store.indexer_status import IndexerStatusTable
-from searchapp.store.migrate import require_current, upgrade_to_head
 from searchapp.store.photo_queries import PhotoQueries
 from searchapp.store.records import (
     EmbeddedFile,
@@ -36,6 +38,7 @@ from searchapp.store.tag_store import TagStore
 from searchapp.store.vector_pages import vector_pages
 
 SQL_CHUNK = 500
+log = logging.getLogger(__name__)
 
 
 def _under_root(root: str) -> Any:
@@ -58,19 +61,28 @@ class Store:
         (a read-only mount); then nothing is written, and a schema that is behind is an error."""
         self.path = database_path
         self.read_only = is_read_only(database_path) if read_only is None else read_only
-        if not self.read_only:
-            database_path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = open_engine(database_path, self.read_only)
-        with self.engine.begin() as conn:
-            if self.read_only:
-                require_current(conn, database_path)
-            else:
-                upgrade_to_head(conn)
+        self.engine: Engine = self._open()
         self.tags = TagStore(self.engine)
         self.captions = CaptionStore(self.engine)
         self.roots = LibraryRoots(self.engine)
         self.indexer_status = IndexerStatusTable(self.engine)
         self.photos = PhotoQueries(self.engine)
+
+    def _open(self) -> Engine:
+        """Open, upgrade (or, read-only, check) the schema, and check the file for damage where
+        that is cheap. A library that cannot be opened for writing because its disk is full or
+        failing is opened read-only, so that searching still works."""
+        try:
+            return open_checked(self.path, self.read_only)
+        except DBAPIError as exc:
+            if self.read_only or is_damage(exc) or not self.path.exists():
+                raise storage_error(exc, self.path) or exc from None
+            log.warning("cannot open %s for writing (%s); opening it read-only", self.path, exc)
+            self.read_only = True
+            try:
+                return open_checked(self.path, read_only=True)
+            except DBAPIError as again:
+                raise storage_error(again, self.path) or again from None
 
     def close(self) -> None:
         self.engine.dispose()

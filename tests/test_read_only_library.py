@@ -83,11 +83,12 @@ def test_search_similar_status_info_and_tags_work_on_a_read_only_data_dir(
     assert not (read_only_dir / "vectors").exists()
 
 
-@pytest.mark.parametrize("command", ["index", "watch"])
+@pytest.mark.parametrize("command", [("index", "--json"), ("watch",)], ids=["index", "watch"])
 def test_index_and_watch_say_in_one_line_that_the_data_dir_is_read_only(
-    cli: CliRunner, photo_dir: Path, read_only_dir: Path, command: str
+    cli: CliRunner, photo_dir: Path, read_only_dir: Path, command: tuple[str, ...]
 ) -> None:
-    result: CliResult = cli(command, str(photo_dir), env=_on(read_only_dir), check=False)
+    args = (command[0], str(photo_dir), *command[1:])
+    result: CliResult = cli(*args, env=_on(read_only_dir), check=False)
 
     assert result.returncode != 0
     assert "read-only" in result.stderr and str(read_only_dir) in result.stderr

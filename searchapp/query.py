@@ -24,6 +24,7 @@ _OPERATOR = re.compile(r"\s+([+-])(?:\s+|$)")
 _WEIGHT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*:(.*)$", re.DOTALL)
 _PHOTO_ID = re.compile(r"^photo:(\d+)$")
 MAX_TERMS = 32
+MAX_PHOTO_ID = 2**63
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class Query:
                     f"Term weights must be positive numbers, not {weighted.weight}."
                 )
             term = weighted.term
+            if isinstance(term, PhotoTerm) and not 0 <= term.photo_id < MAX_PHOTO_ID:
+                raise InvalidQueryError(f"No indexed photo has the id {term.photo_id}.")
             if isinstance(term, TextTerm) and not term.text.strip():
                 raise InvalidQueryError("A text term is empty; type what to look for.")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from searchapp.query import (
     Term,
     TextTerm,
     VectorTerm,
+    WeightedTerm,
     combine,
 )
 from searchapp.search import Ranker, SearchOptions, SearchResponse, Stopwatch
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from searchapp.vector_base import BuildProgress
 
 log = logging.getLogger(__name__)
+SEARCH_STAGES = ("encode", "index", "vector_search", "metadata", "rank")
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,26 @@ class LibraryService:
         clock.lap("encode")
         text = " ".join(w.term.text for w in query.positive if isinstance(w.term, TextTerm))
         response = self._ranker(model).rank(vector, photo_filter, options, timings, text)
+        for stage in SEARCH_STAGES:
+            timings.setdefault(stage, 0.0)  # a stage skipped (nothing to search) took no time
         timings["total"] = sum(timings.values())
+        return response
+
+    def search_upload(
+        self,
+        data: bytes,
+        name: str,
+        photo_filter: PhotoFilter = PhotoFilter(),
+        options: SearchOptions = SearchOptions(),
+    ) -> SearchResponse:
+        """Photos that look like an uploaded picture (`name`: how messages refer to it); its
+        decode and encode count in the `encode` timing."""
+        started = time.perf_counter()
+        vector = self.image_bytes_vector(data, name)
+        encode_ms = (time.perf_counter() - started) * 1000
+        response = self.search(Query((WeightedTerm(VectorTerm(vector)),)), photo_filter, options)
+        response.timings["encode"] = response.timings.get("encode", 0.0) + encode_ms
+        response.timings["total"] = response.timings.get("total", 0.0) + encode_ms
         return response
 
     def query_vector(self, query: Query, model: StoredModel) -> NDArray[np.float32]:

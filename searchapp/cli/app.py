@@ -38,6 +38,7 @@ from searchapp.cli.options import (
     settings_of,
 )
 from searchapp.cli.output import console, error_console, print_json, print_results, print_summary
+from searchapp.cli.serve import serve
 from searchapp.cli.tagging import print_tag_runs
 from searchapp.cli.watch import echo_indexer_report, roots_app, watch
 from searchapp.config import Settings
@@ -281,6 +282,7 @@ tagging_commands.register(app)
 demo_commands.register(app)
 vlm_commands.register(app)
 app.command()(watch)
+app.command()(serve)
 app.add_typer(roots_app, name="roots")
 
 

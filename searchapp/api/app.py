@@ -1,0 +1,39 @@
+"""The app factory: routes, error handlers, the token check and the upload limit."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+import searchapp
+from searchapp.api import routes_images, routes_library, routes_search
+from searchapp.api.auth import TokenCheck, bearer
+from searchapp.api.body_limit import BodyLimit
+from searchapp.api.errors import install_error_handlers
+from searchapp.service import LibraryService
+
+MULTIPART_SLACK = 64 * 1024
+
+
+def create_app(service: LibraryService) -> FastAPI:
+    """An app serving `service`; the token and the upload limit come from its settings."""
+    settings = service.settings
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    app = FastAPI(
+        title="searchapp",
+        version=searchapp.__version__,
+        summary="Semantic search over a photo library.",
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    guarded = [Depends(bearer), Depends(TokenCheck(token))]
+    app.include_router(routes_library.health_router)
+    for module in (routes_search, routes_images, routes_library):
+        app.include_router(module.router, dependencies=guarded)
+    megabytes = settings.max_upload_megabytes
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=int(megabytes * 1e6) + MULTIPART_SLACK,
+        what=f"The request is over the {megabytes:g} MB upload limit "
+        "(SEARCHAPP_MAX_UPLOAD_MEGABYTES).",
+    )
+    return app

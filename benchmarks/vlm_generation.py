@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -137,10 +136,12 @@ def build(kind: str, directory: Path) -> Path:
     return build_smolvlm2_256m(directory, split=kind == "smolvlm2-256m-split")
 
 
-def _rss_mib() -> float:
+def _status_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process. VmHWM starts afresh at exec, unlike
+    ru_maxrss, which a child inherits from the parent it was forked from."""
     with open("/proc/self/status", encoding="utf-8") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -171,7 +172,7 @@ def child(model_dir: str, precision: str, new_tokens: int, threads: int) -> dict
 
     if threads:
         torch.set_num_threads(threads)
-    rss_before = _rss_mib()
+    rss_before = _status_mib("VmRSS")
     settings = Settings(
         data_dir=Path(tempfile.mkdtemp()),
         vlm_model=model_dir,
@@ -203,7 +204,7 @@ def child(model_dir: str, precision: str, new_tokens: int, threads: int) -> dict
         "load_s": round(load_s, 3),
         "time_to_first_token_s": round(first, 3),
         "decode_tokens_per_s": round((len(clock.times) - 1) / decode_s, 2) if decode_s else None,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(_status_mib("VmHWM"), 1),
         "rss_before_load_mib": round(rss_before, 1),
         "foreign_cpu_s": round(contention.foreign_cpu_s, 2),
         "wall_s": round(contention.wall_s, 3),

@@ -22,6 +22,7 @@ from searchapp.models.base import (
     checkpoint_fingerprint,
     config_hash,
 )
+from searchapp.models.hf_tokenizer import open_clip_tokenizer, tokenizer_source
 from searchapp.models.precision import choose_device, choose_precision, torch_dtype
 from searchapp.models.weights import ensure_hf_repo_available, ensure_tag_available
 
@@ -191,6 +192,9 @@ class OpenClipBackend:
                 ensure_tag_available(tag_cfg, identity.describe())
             else:
                 pretrained = str(Path(pretrained).expanduser())
+        text_cfg = self.architecture_config(spec).get("text_cfg", {})
+        hf_name = text_cfg.get("hf_tokenizer_name")
+        source = tokenizer_source(str(hf_name), identity.describe()) if hf_name else None
         device = choose_device(settings.device)
         precision = choose_precision(device, settings.precision)
         try:
@@ -199,7 +203,7 @@ class OpenClipBackend:
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     spec.name, pretrained=pretrained, device=device
                 )
-            tokenizer = open_clip.get_tokenizer(spec.name)
+            tokenizer = open_clip_tokenizer(spec.name, text_cfg, source)
         except Exception as exc:  # open_clip and torch raise anything from a bad checkpoint
             first_line = (
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -212,7 +216,6 @@ class OpenClipBackend:
                 f"Could not load {identity.describe()}: {first_line[:300]}. Check that the "
                 "checkpoint was saved from the same architecture (--model / --model-config)."
             ) from None
-        text_cfg = self.architecture_config(spec).get("text_cfg", {})
         clean = str(text_cfg.get("tokenizer_kwargs", {}).get("clean", "lower"))
         return OpenClipEmbedder(identity, model, preprocess, tokenizer, device, precision, clean)
 

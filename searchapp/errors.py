@@ -42,7 +42,11 @@ class InvalidRootError(SearchAppError):
 
 
 class DamagedLibraryError(SearchAppError):
-    """The database or the vectors stored in it are damaged."""
+    """The database or the vectors stored in it are damaged; `detail` says how, briefly."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 class VlmError(SearchAppError):

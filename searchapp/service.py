@@ -44,6 +44,7 @@ from searchapp.thumbnails import ThumbnailCache
 from searchapp.thumbnails import check_size as check_thumbnail_size
 
 if TYPE_CHECKING:
+    from searchapp.doctor import DoctorReport
     from searchapp.indexing import IndexRunner
     from searchapp.models.base import Embedder, TextEncoder
     from searchapp.store import StoredModel
@@ -141,6 +142,17 @@ class LibraryService:
     def text_encoder(self, model: StoredModel) -> TextEncoder:
         with self._model_lock:
             return self.library.text_encoder(model)
+
+    # -- health -----------------------------------------------------------------------------
+
+    @staticmethod
+    def doctor(settings: Settings, repair: bool = False) -> DoctorReport:
+        """Check the library's store, vector index, files and model; with `repair`, rebuild
+        what is damaged (see `searchapp.doctor`). Static: a damaged library cannot be opened
+        as a service."""
+        from searchapp.doctor import examine
+
+        return examine(settings, repair)
 
     # -- indexing ---------------------------------------------------------------------------
 

@@ -92,7 +92,7 @@ def open_checked(database_path: Path, read_only: bool) -> Engine:
         if existed and database_path.stat().st_size <= QUICK_CHECK_MAX_BYTES:
             problem = quick_check(engine)
             if problem is not None:
-                raise DamagedLibraryError(damaged_message(database_path, problem))
+                raise DamagedLibraryError(damaged_message(database_path, problem), problem)
         with engine.begin() as conn:
             if read_only:
                 require_current(conn, database_path)

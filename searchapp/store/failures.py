@@ -80,7 +80,7 @@ def storage_error(exc: BaseException, database_path: Path) -> SearchAppError | N
     if is_disk_full(exc, database_path.parent):
         return StorageFullError(full_message(database_path))
     if is_damage(exc):
-        return DamagedLibraryError(damaged_message(database_path, detail))
+        return DamagedLibraryError(damaged_message(database_path, detail), detail)
     original = getattr(exc, "orig", None) or exc
     text = str(original).lower()
     if "readonly database" in text or (

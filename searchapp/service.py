@@ -69,15 +69,30 @@ class IndexRequest:
 
 @dataclass
 class IndexReport:
+    """`searchable_seconds`: from the start of the run until every photo of it is committed and
+    in the vector index; `tagged_seconds`: until new photos are tagged too. `runtime` is what
+    embedded (e.g. `onnx fp32`), with the calibration's images/s when one ran."""
+
     summary: IndexSummary
     tagging: list[TagRun] = field(default_factory=list)
     tagging_skipped: str | None = None
+    searchable_seconds: float = 0.0
+    tagged_seconds: float | None = None
+    runtime: str | None = None
+    runtime_source: str | None = None
+    calibration: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
+        tagged = self.tagged_seconds
         return {
             **self.summary.as_dict(),
             "tagging": [run.as_dict() for run in self.tagging],
             "tagging_skipped": self.tagging_skipped,
+            "searchable_seconds": round(self.searchable_seconds, 3),
+            "tagged_seconds": None if tagged is None else round(tagged, 3),
+            "runtime": self.runtime,
+            "runtime_source": self.runtime_source,
+            "calibration_images_per_s": self.calibration,
         }
 
 
@@ -183,21 +198,34 @@ class LibraryService:
         progress: ProgressCallback | None = None,
         writer: str = "searchapp index",
         build_progress: BuildProgress | None = None,
+        on_searchable: Callable[[IndexReport], None] | None = None,
     ) -> IndexReport:
         """Index folders or files: new and changed photos are embedded, gone ones forgotten;
         then the vector index is brought up to date (rebuilt, with `build_progress`, when the
         library crossed SEARCHAPP_ANN_MIN_PHOTOS or much changed) and, unless `request.tag` is
-        off, new photos are tagged (`tag_new_photos`)."""
+        off, new photos are tagged (`tag_new_photos`). Photos are searchable before tagging
+        starts (`on_searchable` is called then); a crash during tagging keeps them, and the
+        next run tags what is left."""
+        import time
+
         from searchapp.writer_lock import WriterLock
 
+        started = time.perf_counter()
         self.check_index_paths(paths)
         with WriterLock(self.settings.data_dir, writer):
             model = self.library.indexing_model(request.model, request.reindex)
             summary = self.index_runner(model, request).run([str(p) for p in paths], progress)
             self.library.live_index(model).build_now(build_progress)
-            report = IndexReport(summary)
+            report = IndexReport(summary, searchable_seconds=time.perf_counter() - started)
+            choice = self.library.runtime_choice
+            if choice is not None:
+                report.runtime, report.runtime_source = choice.label, choice.source
+                report.calibration = dict(choice.images_per_s)
             if request.tag and self.settings.auto_tag:
+                if on_searchable is not None:
+                    on_searchable(report)
                 report.tagging, report.tagging_skipped = self.tag_new_photos()
+                report.tagged_seconds = time.perf_counter() - started
         return report
 
     def tag_new_photos(self) -> tuple[list[TagRun], str | None]:

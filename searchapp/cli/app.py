@@ -28,7 +28,9 @@ from searchapp.cli.options import (
     ModelConfigOption,
     ModelOption,
     OffsetOption,
+    PrecisionOption,
     PretrainedOption,
+    RuntimeOption,
     SortOption,
     TagFilterOption,
     TopKOption,
@@ -38,7 +40,15 @@ from searchapp.cli.options import (
     search_options,
     settings_of,
 )
-from searchapp.cli.output import console, error_console, print_json, print_results, print_summary
+from searchapp.cli.output import (
+    console,
+    error_console,
+    print_index_times,
+    print_json,
+    print_results,
+    print_searchable,
+    print_summary,
+)
 from searchapp.cli.serve import serve
 from searchapp.cli.tagging import print_tag_runs
 from searchapp.cli.watch import echo_indexer_report, roots_app, watch
@@ -136,13 +146,20 @@ def index(
             help="Tag new photos with the stored vocabularies (default: SEARCHAPP_AUTO_TAG, on).",
         ),
     ] = True,
+    runtime: RuntimeOption = None,
+    precision: PrecisionOption = None,
 ) -> None:
     """Index photo folders: new and changed photos are embedded, gone ones forgotten."""
     from searchapp.cli.progress import index_and_build_progress
     from searchapp.service import IndexRequest, LibraryService
 
     settings = settings_of(ctx)
-    updates = {"batch_size": batch_size, "decode_workers": workers}
+    updates = {
+        "batch_size": batch_size,
+        "decode_workers": workers,
+        "runtime": runtime.value if runtime else None,
+        "precision": precision.value if precision else None,
+    }
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
     request = IndexRequest(model_spec(model, pretrained, model_config), reindex, tag, verify)
     LibraryService.check_index_paths(paths)
@@ -151,12 +168,19 @@ def index(
             report = service.index(paths, request)
         else:
             with index_and_build_progress() as (progress, build_progress):
-                report = service.index(paths, request, progress, build_progress=build_progress)
+                report = service.index(
+                    paths,
+                    request,
+                    progress,
+                    build_progress=build_progress,
+                    on_searchable=print_searchable,
+                )
     if as_json:
         print_json(report.as_dict())
         return
     print_summary(report.summary)
     print_tag_runs(report.tagging, new_images_only=True)
+    print_index_times(report)
     if report.tagging_skipped:
         console.print(
             f"[yellow]Automatic tagging skipped:[/] {report.tagging_skipped}", highlight=False

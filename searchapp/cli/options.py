@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,6 +32,38 @@ ModelConfigOption = Annotated[
     typer.Option(
         "--model-config",
         help="open_clip model config JSON for a custom architecture, registered under its stem.",
+    ),
+]
+
+
+class RuntimeName(str, Enum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+
+
+class PrecisionName(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+RuntimeOption = Annotated[
+    RuntimeName | None,
+    typer.Option(
+        "--runtime",
+        help="What embeds photos: torch, exported towers on ONNX Runtime, or auto (measured on "
+        "this machine at the first index, remembered). Default: SEARCHAPP_RUNTIME, auto.",
+    ),
+]
+PrecisionOption = Annotated[
+    PrecisionName | None,
+    typer.Option(
+        "--precision",
+        help="Numeric precision; int8 runs the ONNX towers quantised (see the README for its "
+        "measured agreement with fp32). Default: SEARCHAPP_PRECISION, auto.",
     ),
 ]
 TopKOption = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many results.")]

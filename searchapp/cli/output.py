@@ -13,6 +13,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from searchapp.indexing import IndexSummary
     from searchapp.search import PhotoHit
+    from searchapp.service import IndexReport
 
 console = Console()
 error_console = Console(stderr=True)
@@ -63,3 +64,23 @@ def print_summary(summary: IndexSummary, max_failures: int = 50) -> None:
         console.print(table)
         if len(summary.failed) > max_failures:
             console.print(f"… and {len(summary.failed) - max_failures} more (`searchapp status`).")
+
+
+def print_searchable(report: IndexReport) -> None:
+    """Said between indexing and tagging: the photos can be searched already."""
+    console.print(
+        f"Photos searchable after {report.searchable_seconds:.1f} s; now tagging new photos "
+        "(label embeddings are computed once per model)…",
+        highlight=False,
+    )
+
+
+def print_index_times(report: IndexReport) -> None:
+    parts = [f"searchable after {report.searchable_seconds:.1f} s"]
+    if report.tagged_seconds is not None:
+        parts.append(f"tagged after {report.tagged_seconds:.1f} s")
+    if report.runtime:
+        source = f", {report.runtime_source}" if report.runtime_source else ""
+        parts.append(f"embedded with {report.runtime}{source}")
+    line = "; ".join(parts)
+    console.print(line[0].upper() + line[1:] + ".", highlight=False)

@@ -21,6 +21,7 @@ from searchapp.library import Library
 from searchapp.models.base import ZeroShotScoring
 from searchapp.store import StoredModel
 from searchapp.store.tag_store import LabelBank, StoredVocabulary
+from searchapp.tagging.label_cache import load_bank, save_bank
 from searchapp.tagging.scoring import (
     DEFAULT_TOP_K,
     default_threshold,
@@ -145,8 +146,9 @@ class Tagger:
     def label_bank(
         self, labels: Sequence[str], templates: Sequence[str], vocabulary_id: int | None = None
     ) -> LabelBank:
-        """Label embeddings for the library's model: from the store's cache when current,
-        else computed with the model (and cached when the vocabulary is stored)."""
+        """Label embeddings for the library's model: from the store's cache when current, else
+        from the user cache (another library of the model made them), else computed with the
+        exported text tower (and cached in both when the vocabulary is stored)."""
         fingerprint = label_bank_fingerprint(self.model, labels, templates)
         if vocabulary_id is not None:
             cached = self.tag_store.label_bank(vocabulary_id, self.model.id)
@@ -155,6 +157,13 @@ class Tagger:
                 return LabelBank(
                     fingerprint, cached.family, cached.logit_scale, cached.logit_bias, vectors
                 )
+        cache_dir = self.library.settings.cache_dir
+        shared = load_bank(cache_dir, fingerprint, len(labels), self.model.dim)
+        if shared is not None:
+            log.info("label embeddings of %d labels read from the user cache", len(labels))
+            if vocabulary_id is not None:
+                self.tag_store.save_label_bank(vocabulary_id, self.model.id, shared)
+            return shared
         started = time.perf_counter()
         encoder = self.library.text_encoder(self.model)
         vectors = ensemble_label_vectors(encoder.encode_texts, labels, templates)
@@ -168,6 +177,7 @@ class Tagger:
             len(templates),
             time.perf_counter() - started,
         )
+        save_bank(cache_dir, bank)
         if vocabulary_id is not None:
             self.tag_store.save_label_bank(vocabulary_id, self.model.id, bank)
         return bank

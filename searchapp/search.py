@@ -122,7 +122,7 @@ def _plausible(scores: NDArray[np.float32]) -> bool:
     return bool(np.all(np.isfinite(scores)) and np.all(np.abs(scores) <= 1.0 + SCORE_TOLERANCE))
 
 
-def _hit(row: PhotoRow, score: float) -> PhotoHit:
+def hit_of(row: PhotoRow, score: float) -> PhotoHit:
     return PhotoHit(
         row.id, score, row.path, row.taken_at, row.captured_at, row.width, row.height, row.camera
     )
@@ -228,7 +228,7 @@ class Ranker:
             rows = self.store.photos.photos_of(ids.tolist(), self.model.id, photo_filter)
             clock.lap("metadata")
             hits = [
-                _hit(row, float(s))
+                hit_of(row, float(s))
                 for i, s in zip(ids, scores, strict=True)
                 for row in rows.get(int(i), [])
             ]

@@ -35,7 +35,14 @@ from searchapp.query import (
     WeightedTerm,
     combine,
 )
-from searchapp.search import Ranker, SearchOptions, SearchResponse, Stopwatch
+from searchapp.search import (
+    PhotoHit,
+    Ranker,
+    SearchOptions,
+    SearchResponse,
+    Stopwatch,
+    hit_of,
+)
 from searchapp.service_status import PhotoDetails, library_status, photo_details
 from searchapp.service_vlm import VisionAssistant
 from searchapp.store.photo_queries import PhotoFilter
@@ -46,6 +53,7 @@ from searchapp.thumbnails import check_size as check_thumbnail_size
 if TYPE_CHECKING:
     from searchapp.doctor import DoctorReport
     from searchapp.indexing import IndexRunner
+    from searchapp.library_map import LibraryMap
     from searchapp.models.base import Embedder, TextEncoder
     from searchapp.store import StoredModel
     from searchapp.tagging.tagger import TagRun
@@ -119,6 +127,7 @@ class LibraryService:
         self.store = self.library.store
         self._model_lock = threading.RLock()
         self._rankers: dict[int, Ranker] = {}
+        self._maps: dict[tuple[int, ...], LibraryMap] = {}
         self.vision = VisionAssistant(settings, self.store, self.photo_file)
         """Captions and questions (searchapp.service_vlm); its model loads on first use."""
         self._thumbnails = ThumbnailCache(
@@ -395,6 +404,10 @@ class LibraryService:
         check_thumbnail_size(size)
         return self._thumbnails.thumbnail(photo_id, self.photo_file(photo_id), size)
 
+    def is_empty(self) -> bool:
+        """Nothing to search yet: no photo indexed, or no model."""
+        return self.store.active_model() is None or self.store.counts()["files_ok"] == 0
+
     def status(self) -> dict[str, Any]:
         return {
             **library_status(self.store, self.settings),
@@ -407,6 +420,56 @@ class LibraryService:
         """(vocabulary, label, photos) for every tag, most frequent first."""
         counts = self.store.tags.counts(self.query_model().id)
         return [row for row in counts if vocabulary is None or row[0] == vocabulary]
+
+    def folders(self) -> list[str]:
+        """The folders holding indexed photos (for a folder filter to choose from)."""
+        return self.store.photos.folders()
+
+    def photos_tagged(self, label: str, limit: int = 60, offset: int = 0) -> list[PhotoHit]:
+        """Browse by tag: the photos carrying `label`, each hit's score its tag score."""
+        model = self.query_model()
+        rows = self.store.photos.tagged(label, model.id, limit, offset)
+        return [hit_of(row, score) for row, score in rows]
+
+    def library_map(self, max_points: int | None = None) -> LibraryMap:
+        """The library's photos on a 2-D map (PCA of their embeddings), computed once per
+        state of the vector index."""
+        from searchapp.library_map import (
+            MAP_POINTS,
+            LibraryMap,
+            MapPoint,
+            folder_of,
+            principal_plane,
+            sample_ids,
+        )
+
+        model = self.query_model()
+        limit = max_points or MAP_POINTS
+        index = self.library.vector_index(model)
+        manifest = index.manifest
+        key = (model.id, index.count, manifest.max_id, manifest.removed, limit)
+        with self._model_lock:
+            cached = self._maps.get(key)
+        if cached is not None:
+            return cached
+        ids = sample_ids(index.ids(), limit)
+        got, vectors = self.store.photos.vectors(ids.tolist(), model.dim)
+        coords, explained = principal_plane(vectors)
+        rows = self.store.photos.photos_of(got.tolist(), model.id, PhotoFilter())
+        labels = self.store.tags.best_labels(got.tolist(), model.id)
+        roots = self.store.roots.paths()
+        points = []
+        for embedding_id, (x, y) in zip(got.tolist(), coords.tolist(), strict=True):
+            photos = rows.get(embedding_id)
+            if not photos:
+                continue
+            photo = photos[0]
+            folder = folder_of(photo.path, roots)
+            points.append(MapPoint(photo.id, x, y, photo.path, folder, labels.get(embedding_id)))
+        library_map = LibraryMap(points, index.count, explained)
+        with self._model_lock:
+            self._maps = {key: library_map}
+        return library_map
 
     def tag(
         self,

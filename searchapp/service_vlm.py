@@ -85,6 +85,13 @@ class VisionAssistant:
                 self._vlm = load_vlm(self.settings, vlm_spec(self.settings))
             return self._vlm
 
+    def configured(self) -> bool:
+        """Whether this installation chose a vision-language model (a server URL, a local model
+        folder, or a model or backend named in the settings); front ends offer captions and
+        questions only then, and say how to configure one otherwise."""
+        chosen = self.settings.model_fields_set & {"vlm_url", "vlm_model", "vlm_backend"}
+        return bool(self.settings.vlm_url or chosen or Path(self.settings.vlm_model).is_dir())
+
     def close(self) -> None:
         with self._lock:
             if self._vlm is not None:

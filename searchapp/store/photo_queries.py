@@ -4,6 +4,7 @@ one image and one embedding per model."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -193,6 +194,35 @@ class PhotoQueries:
         values = dict(row._mapping)
         values["embedding_id"] = -1 if values["embedding_id"] is None else values["embedding_id"]
         return PhotoRow(**values)
+
+    def tagged(
+        self, label: str, model_id: int, limit: int, offset: int = 0
+    ) -> list[tuple[PhotoRow, float]]:
+        """The photos carrying a tag (any vocabulary), best tag score first, with that score."""
+        score = func.max(tags.c.score).label("tag_score")
+        query = (
+            select(*_ROW_COLUMNS, score)
+            .select_from(_JOINED.join(tags, tags.c.embedding_id == embeddings.c.id))
+            .where(*_conditions(PhotoFilter(), model_id), tags.c.label == label)
+            .group_by(files.c.id)
+            .order_by(score.desc(), files.c.path)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        found = []
+        for row in rows:
+            values = dict(row._mapping)
+            tag_score = float(values.pop("tag_score"))
+            found.append((PhotoRow(**values), tag_score))
+        return found
+
+    def folders(self) -> list[str]:
+        """Every folder directly holding an indexed photo, sorted."""
+        query = select(files.c.path).where(files.c.status == "ok")
+        with self.engine.connect() as conn:
+            return sorted({os.path.dirname(path) for path in conn.execute(query).scalars()})
 
     def photo_id_of(self, path: str) -> int | None:
         with self.engine.connect() as conn:

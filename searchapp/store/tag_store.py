@@ -253,6 +253,23 @@ class TagStore:
                 selected = ids if selected is None else selected & ids
         return np.array(sorted(selected or ()), dtype=np.int64)
 
+    def best_labels(self, embedding_ids: Sequence[int], model_id: int) -> dict[int, str]:
+        """Each embedding's highest-scoring label (of any vocabulary), for those with a tag."""
+        best: dict[int, tuple[float, str]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(embedding_ids), 500):
+                chunk = list(embedding_ids[start : start + 500])
+                rows = conn.execute(
+                    select(tags.c.embedding_id, tags.c.label, tags.c.score)
+                    .join(embeddings)
+                    .where(tags.c.embedding_id.in_(chunk), embeddings.c.model_id == model_id)
+                )
+                for row in rows:
+                    held = best.get(row.embedding_id)
+                    if held is None or row.score > held[0]:
+                        best[row.embedding_id] = (float(row.score), row.label)
+        return {embedding_id: label for embedding_id, (_, label) in best.items()}
+
     def tags_of_file(self, path: str, model_id: int) -> list[ImageTag]:
         query = (
             select(vocabularies.c.name, tags.c.label, tags.c.score)

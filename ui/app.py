@@ -1,0 +1,37 @@
+"""The searchapp page: `streamlit run ui/app.py` (the data directory from SEARCHAPP_DATA_DIR)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.collection_page import collection_page
+from ui.library_page import library_page
+from ui.photo_panel import photo_panel
+from ui.search_page import search_page
+from ui.state import keep_widget_values, library_service, selected_photo
+
+STYLE = """<style>
+.thumb-box { aspect-ratio: 1 / 1; display: flex; align-items: center; justify-content: center;
+  background: rgba(128, 128, 128, 0.08); border-radius: 6px; overflow: hidden; }
+.thumb-box img.thumb { width: 100%; height: 100%; object-fit: contain; }
+img.preview { width: 100%; border-radius: 6px; }
+</style>"""
+VIEWS = {"Search": search_page, "Collection": collection_page, "Library": library_page}
+
+
+def main() -> None:
+    st.set_page_config(page_title="searchapp", page_icon="🔎", layout="wide")
+    st.markdown(STYLE, unsafe_allow_html=True)
+    keep_widget_values()
+    service = library_service()
+    view = st.radio("View", list(VIEWS), horizontal=True, key="view", label_visibility="collapsed")
+    VIEWS[view](service)
+    with st.sidebar:
+        photo_id = selected_photo()
+        if photo_id is None:
+            st.caption("Open a photo to see it here.")
+        else:
+            photo_panel(service, photo_id)
+
+
+main()

@@ -127,7 +127,7 @@ class LibraryService:
         self.store = self.library.store
         self._model_lock = threading.RLock()
         self._rankers: dict[int, Ranker] = {}
-        self._maps: dict[tuple[int, ...], LibraryMap] = {}
+        self._maps: dict[tuple[object, ...], LibraryMap] = {}
         self.vision = VisionAssistant(settings, self.store, self.photo_file)
         """Captions and questions (searchapp.service_vlm); its model loads on first use."""
         self._thumbnails = ThumbnailCache(
@@ -446,8 +446,7 @@ class LibraryService:
         model = self.query_model()
         limit = max_points or MAP_POINTS
         index = self.library.vector_index(model)
-        manifest = index.manifest
-        key = (model.id, index.count, manifest.max_id, manifest.removed, limit)
+        key = (model.id, index.manifest.revision, index.count, limit)
         with self._model_lock:
             cached = self._maps.get(key)
         if cached is not None:

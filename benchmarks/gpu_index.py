@@ -137,7 +137,7 @@ def end_to_end(
     summary = parse_summary(run["stdout"]) or {}
     steady = steady_rate(run["stderr"], run["started_at"]) or {}
     return {
-        "images_per_s": round(n / run["wall_s"], 1),
+        "images_per_s": round(n / run["wall_s"], 3),
         "steady_images_per_s": steady.get("steady_images_per_s"),
         "wall_s": round(run["wall_s"], 2),
         "model_ready_after_s": steady.get("steady", {}).get("model_ready_after_s"),

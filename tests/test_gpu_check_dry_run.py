@@ -53,7 +53,7 @@ def test_dry_run_measures_indexing_vectors_and_captions_at_toy_size(
     assert tiny["model_only"]["model_only_images_per_s"] > 0
     for size in ("2000", "5000"):
         measured = parts["vectors"]["sizes"][size]
-        assert measured["flat"]["recall_at_10"] == 1.0
+        assert measured["flat"]["recall_at_10"] >= 0.999  # exact; fp32 sums may swap a tie
         assert 0 < measured["ivf"]["recall_at_10"] <= 1.0
         for engine in ("torch_exact", "flat", "ivf"):
             assert measured[engine]["p50_ms_batch_1"] > 0

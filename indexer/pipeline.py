@@ -36,7 +36,7 @@ from indexer.records import (
     Outcome,
     Prepared,
 )
-from indexer.scan import SkippedFolder, Unreadable, scan
+from indexer.scan import SkippedFolder, SkippedFormat, Unreadable, scan
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, read_header
 from searchapp.errors import DamagedLibraryError, StorageFullError
@@ -276,6 +276,11 @@ class Indexer:
         seen: set[str] = set()
         skipped: list[str] = []
         for entry in scan(roots, self.ignore):
+            if isinstance(entry, SkippedFormat):
+                earlier = summary.skipped_formats.get(entry.extension, {}).get("count", 0)
+                count = earlier + 1 if isinstance(earlier, int) else 1
+                summary.skipped_formats[entry.extension] = {"count": count, "needs": entry.needs}
+                continue
             if isinstance(entry, SkippedFolder):
                 skipped.append(entry.path.rstrip("/") + "/")
                 continue
@@ -330,6 +335,8 @@ class Indexer:
             self._process(todo, summary, progress)
             summary.removed = self.store.remove_files(gone)
             self.store.drop_other_models(self.model.id)
+            if any(os.path.isdir(root) for root in root_list):
+                self.store.record_skipped_formats(summary.skipped_formats)
         except (DBAPIError, OSError) as exc:
             raise self._storage_failure(exc, len(todo)) from None
         summary.seconds = time.perf_counter() - started

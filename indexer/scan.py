@@ -1,4 +1,5 @@
-"""Walk photo folders: image files by extension, their stat, nothing read. Symlinked folders are
+"""Walk photo folders: photo files by extension (or, without a known one, by their first bytes:
+`indexer.formats`), their stat, nothing else read. Symlinked folders are
 followed once each, so a symlink loop cannot hang the walk; ignored names (`indexer.ignore`:
 hidden files and folders, thumbnail caches, trash) are not entered."""
 
@@ -10,27 +11,22 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from indexer.formats import (
+    KNOWN_PHOTO_EXTENSIONS,
+    NOT_PHOTOS,
+    missing_for,
+    photo_extension,
+    readable_extensions,
+)
 from indexer.ignore import IgnoreRules
 from searchapp.store.records import FileStat
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-)
-HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
-
-
-def heif_supported() -> bool:
-    try:
-        import pillow_heif  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
 
 def supported_extensions() -> frozenset[str]:
-    return IMAGE_EXTENSIONS | HEIF_EXTENSIONS if heif_supported() else IMAGE_EXTENSIONS
+    """The extensions this install indexes (the background indexer's filter for events)."""
+    return readable_extensions()
 
 
 @dataclass(frozen=True)
@@ -51,37 +47,62 @@ class SkippedFolder:
     reason: str
 
 
-def _file_entry(path: str, extensions: frozenset[str]) -> FileStat | Unreadable | None:
-    if os.path.splitext(path)[1].lower() not in extensions:
+@dataclass(frozen=True)
+class SkippedFormat:
+    """A photo in a format this install cannot read (camera RAW without rawpy, …)."""
+
+    path: str
+    extension: str
+    needs: str
+
+
+Entry = FileStat | Unreadable | SkippedFormat
+
+
+def _file_entry(path: str) -> Entry | None:
+    extension = os.path.splitext(path)[1].lower()
+    if extension in NOT_PHOTOS:
         return None
+    known = extension in KNOWN_PHOTO_EXTENSIONS
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes in the name: the library cannot store it
+        if not known:
+            return None
         shown = os.fsencode(path).decode("utf-8", "backslashreplace")
         return Unreadable(shown, "file name is not valid UTF-8; rename it to index it")
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return Unreadable(path, "cannot read: broken symbolic link or file vanished")
+        return (
+            Unreadable(path, "cannot read: broken symbolic link or file vanished")
+            if known
+            else None
+        )
     except OSError as exc:
-        return Unreadable(path, f"cannot read: {exc.strerror or exc}")
+        return Unreadable(path, f"cannot read: {exc.strerror or exc}") if known else None
     if not stat.S_ISREG(st.st_mode):
-        return Unreadable(path, "not a regular file")
+        return Unreadable(path, "not a regular file") if known else None
+    detected = photo_extension(path)  # an unknown extension: its first bytes are read
+    if detected is None:
+        return None
+    missing = missing_for(detected)
+    if missing is not None:
+        return SkippedFormat(path, missing.extension, missing.needs)
     return FileStat.of(path, st)
 
 
 def scan(
     roots: Iterable[str], ignore: IgnoreRules | None = None
-) -> Iterator[FileStat | Unreadable | SkippedFolder]:
+) -> Iterator[Entry | SkippedFolder]:
     """Yield every image-looking file under the roots (files may be given as roots too, and are
     taken even if their name is ignored)."""
-    extensions = supported_extensions()
     rules = ignore if ignore is not None else IgnoreRules()
     visited_dirs: set[tuple[int, int]] = set()
     for root in roots:
         root = os.path.abspath(root)
         if not os.path.isdir(root):
-            entry = _file_entry(root, extensions)
+            entry = _file_entry(root)
             if entry is not None:
                 yield entry
             continue
@@ -115,7 +136,7 @@ def scan(
                 if is_dir:
                     subdirs.append(child.path)
                     continue
-                entry = _file_entry(child.path, extensions)
+                entry = _file_entry(child.path)
                 if entry is not None:
                     yield entry
             stack.extend(reversed(subdirs))

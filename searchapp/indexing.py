@@ -33,6 +33,8 @@ class IndexSummary:
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped_folders: list[str] = field(default_factory=list)
+    skipped_formats: dict[str, dict[str, object]] = field(default_factory=dict)
+    """Photos in formats this install cannot read, by extension: count and what to install."""
     seconds: float = 0.0
 
     @property
@@ -49,6 +51,7 @@ class IndexSummary:
             "removed": self.removed,
             "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
             "skipped_folders": self.skipped_folders,
+            "skipped_formats": self.skipped_formats,
             "seconds": round(self.seconds, 3),
         }
 

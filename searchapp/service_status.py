@@ -60,6 +60,7 @@ def library_status(store: Store, settings: Settings) -> dict[str, Any]:
         "model": model.identity.describe() if model else None,
         **store.counts(),
         "failed": [{"path": path, "reason": reason} for path, reason in store.failures()],
+        "skipped_formats": store.skipped_formats(),
         "indexer": indexer_report(store),
     }
 

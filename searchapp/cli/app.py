@@ -285,8 +285,12 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json(report)
         return
     for key, value in report.items():
-        if key not in ("failed", "indexer", "vector_index"):
+        if key not in ("failed", "indexer", "vector_index", "skipped_formats"):
             typer.echo(f"{key}: {value}")
+    for extension, skipped in report["skipped_formats"].items():
+        typer.echo(
+            f"skipped: {skipped['count']} {extension} files; to index them: {skipped['needs']}"
+        )
     echo_indexer_report(report["indexer"])
     vector_index = report["vector_index"]
     building = " (building)" if vector_index["building"] else ""

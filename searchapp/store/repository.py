@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -160,6 +161,17 @@ class Store:
         """The random id this store was created with; a vector index names the store it is of."""
         with self.engine.connect() as conn:
             return self._state(conn, "library_id") or ""
+
+    def record_skipped_formats(self, skipped: dict[str, dict[str, object]]) -> None:
+        """The photos the latest scan skipped for a missing extra, by extension."""
+        with self.engine.begin() as conn:
+            self._set_state(conn, "skipped_formats", json.dumps(skipped, sort_keys=True))
+
+    def skipped_formats(self) -> dict[str, dict[str, object]]:
+        with self.engine.connect() as conn:
+            saved = self._state(conn, "skipped_formats")
+        loaded: dict[str, dict[str, object]] = json.loads(saved) if saved else {}
+        return loaded
 
     def generation(self) -> int:
         """A counter bumped by every committed change that affects search results."""

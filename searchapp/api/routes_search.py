@@ -3,9 +3,10 @@ upload): each returns results best first (or newest first) with per-stage timing
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
 from searchapp.api.schemas import MAX_TEXT, SearchBody, SearchParams
@@ -13,6 +14,8 @@ from searchapp.api.state import service_of
 from searchapp.query import parse_query
 
 router = APIRouter(tags=["search"])
+"""Search routes return a JSONResponse of plain records: no second pass through FastAPI's
+jsonable_encoder."""
 
 
 class TextSearchParams(SearchParams):
@@ -30,18 +33,18 @@ def _never_a_file(_: str) -> bool:
 
 
 @router.get("/search")
-def search_text(request: Request, params: Annotated[TextSearchParams, Query()]) -> dict[str, Any]:
+def search_text(request: Request, params: Annotated[TextSearchParams, Query()]) -> JSONResponse:
     """Photos matching a text; `photo:ID` terms are indexed photos (never a client's path)."""
     query = parse_query(params.q, is_image_file=_never_a_file)
     response = service_of(request).search(query, params.photo_filter(), params.options())
-    return response.as_dict()
+    return JSONResponse(response.as_dict())
 
 
 @router.post("/search")
-def search_terms(request: Request, body: SearchBody) -> dict[str, Any]:
+def search_terms(request: Request, body: SearchBody) -> JSONResponse:
     """Weighted positive and negative terms (texts, indexed photos) with the same filters."""
     response = service_of(request).search(body.query(), body.photo_filter(), body.options())
-    return response.as_dict()
+    return JSONResponse(response.as_dict())
 
 
 @router.post("/search/image")
@@ -49,9 +52,10 @@ def search_image(
     request: Request,
     file: Annotated[UploadFile, File(description="An image file (JPEG, PNG, WebP, ...).")],
     params: Annotated[SearchParams, Query()],
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Photos that look like the uploaded picture."""
     photo_filter, options = params.photo_filter(), params.options()
     data = file.file.read()
     name = file.filename or "the upload"
-    return service_of(request).search_upload(data, name, photo_filter, options).as_dict()
+    response = service_of(request).search_upload(data, name, photo_filter, options)
+    return JSONResponse(response.as_dict())

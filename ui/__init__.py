@@ -29,6 +29,8 @@ def streamlit_command(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> list
         "false",
         "--server.fileWatcherType",
         "none",
+        "--client.toolbarMode",
+        "minimal",
     ]
 
 

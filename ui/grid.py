@@ -15,7 +15,7 @@ from searchapp.service import LibraryService
 from ui.images import img_tag
 from ui.state import search_like, select_photo
 
-COLUMNS = 6
+COLUMNS = 5
 THUMBNAIL_SIZE = 256
 
 

@@ -1,0 +1,137 @@
+"""The UI in a real browser: `searchapp ui` on loopback over a small indexed library, driven in
+Debian's chromium (headless) through Playwright. Screenshots go to test-artefacts/ui/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from searchapp.config import Settings
+from searchapp.filters import parse_filter
+from searchapp.search import SearchOptions
+from searchapp.service import LibraryService
+from tests.ui.browser import (
+    ARTEFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAINTED,
+    WAIT_MS,
+    running_ui,
+    wait_for_app,
+)
+from tests.ui.conftest import UiLibrary
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
+
+
+@pytest.fixture(scope="module")
+def ui_url(ui_library: UiLibrary) -> Iterator[str]:
+    with running_ui(ui_library.data_dir) as url:
+        yield url
+
+
+@pytest.fixture
+def page(ui_url: str) -> Iterator[Page]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(ui_url)
+        wait_for_app(tab)
+        yield tab
+        browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+
+
+def _all_scores(page: Page) -> None:
+    """Auto cutoff off and the minimum score at -1: every photo is a result."""
+    page.get_by_text("Auto cutoff").click()
+    wait_for_app(page)
+    page.get_by_role("slider").focus()
+    page.keyboard.press("Home")
+    wait_for_app(page)
+
+
+def _search(page: Page, text: str) -> None:
+    box = page.get_by_label("Search your photos")
+    box.fill(text)
+    box.press("Enter")
+    wait_for_app(page)
+
+
+def _shown(page: Page, n: int) -> list[str]:
+    page.wait_for_function(PAINTED, arg=n, timeout=WAIT_MS)
+    alts = page.locator("img.thumb").evaluate_all("imgs => imgs.map(i => i.alt)")
+    return [str(a) for a in alts]
+
+
+def _expected(library: UiLibrary, text: str, tags: tuple[str, ...] = ()) -> list[str]:
+    with LibraryService(Settings(data_dir=library.data_dir)) as service:
+        hits = service.search(text, parse_filter(tags=tags), SearchOptions(60, min_score=-1.0))
+    return [os.path.basename(h.path) for h in hits.results]
+
+
+def test_a_search_paints_the_ranked_thumbnails(page: Page, ui_library: UiLibrary) -> None:
+    assert page.locator("input[type=text]").first.get_attribute("aria-label") == (
+        "Search your photos"
+    )
+    _all_scores(page)
+    _search(page, "a red circle")
+    assert _shown(page, 15) == _expected(ui_library, "a red circle")
+    assert page.get_by_text("15 photos · query").is_visible()
+    _shot(page, "search")
+
+
+def test_opening_a_result_shows_its_details(page: Page, ui_library: UiLibrary) -> None:
+    _all_scores(page)
+    _search(page, "a red circle")
+    first = _shown(page, 15)[0]
+    page.get_by_role("button", name="Open").first.click()
+    wait_for_app(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    preview = sidebar.locator("img.preview")
+    preview.wait_for(timeout=WAIT_MS)
+    assert preview.get_attribute("alt") == first
+    text = sidebar.inner_text()
+    assert str(next(ui_library.photos.rglob(first))) in text.replace("\n", "")
+    assert "Camera:" in text and "Download" in text
+    _shot(page, "detail")
+
+
+def test_an_uploaded_photo_finds_itself(page: Page, ui_library: UiLibrary) -> None:
+    _all_scores(page)
+    photo = ui_library.photos / "photo_07.jpg"
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(photo))
+    wait_for_app(page)
+    assert _shown(page, 15)[0] == "photo_07.jpg"
+    _shot(page, "upload")
+
+
+def test_a_tag_filter_narrows_the_results(page: Page, ui_library: UiLibrary) -> None:
+    with LibraryService(Settings(data_dir=ui_library.data_dir)) as service:
+        label, count = next((lb, n) for _, lb, n in service.tag_counts() if 0 < n < 15)
+    _all_scores(page)
+    _search(page, "a photo")
+    page.get_by_text("Filters").click()
+    tags = page.get_by_role("combobox").first
+    tags.click()
+    page.get_by_role("option", name=label, exact=True).click()
+    page.keyboard.press("Escape")
+    wait_for_app(page)
+    shown = _shown(page, count)
+    assert shown == _expected(ui_library, "a photo", (label,)) and len(shown) == count
+    _shot(page, "tag-filter")

@@ -89,6 +89,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        typer.echo(f"searchapp {package_version('searchapp')}")
+    except PackageNotFoundError:
+        typer.echo("searchapp (not installed)")
+    raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -102,6 +115,12 @@ def main_options(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
@@ -232,7 +251,7 @@ def search(
         min_height,
     )
     options = search_options(top_k, offset, min_score, sort, hybrid)
-    with open_service(ctx) as service:
+    with open_service(ctx, existing=True) as service:
         response = service.search(
             parsed, photo_filter, options, model_spec(model, pretrained, model_config)
         )
@@ -271,7 +290,7 @@ def similar(
         min_height,
     )
     options = search_options(top_k, offset, min_score, sort)
-    with open_service(ctx) as service:
+    with open_service(ctx, existing=True) as service:
         response = service.search(Query.image(image), photo_filter, options)
     print_results(response.results, as_json)
 
@@ -279,14 +298,14 @@ def similar(
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """What the library holds: model, counts, failed files (--json: an object)."""
-    with open_service(ctx) as service:
+    with open_service(ctx, existing=True) as service:
         report = service.status()
     if as_json:
         print_json(report)
         return
     for key, value in report.items():
         if key not in ("failed", "indexer", "vector_index", "skipped_formats"):
-            typer.echo(f"{key}: {value}")
+            typer.echo(f"{key}: {'(none yet)' if value is None else value}")
     for extension, skipped in report["skipped_formats"].items():
         typer.echo(
             f"skipped: {skipped['count']} {extension} files; to index them: {skipped['needs']}"
@@ -294,7 +313,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     echo_indexer_report(report["indexer"])
     vector_index = report["vector_index"]
     building = " (building)" if vector_index["building"] else ""
-    typer.echo(f"vector index: {vector_index['kind']} {vector_index['params'] or ''}{building}")
+    kind = vector_index["kind"] or "(none yet)"
+    typer.echo(f"vector index: {kind} {vector_index['params'] or ''}{building}".rstrip())
     for failure in report["failed"]:
         typer.echo(f"failed: {failure['path']}: {failure['reason']}")
 

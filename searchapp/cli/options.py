@@ -148,10 +148,19 @@ def model_spec(
     return ModelSpec(name=name, pretrained=pretrained, config_path=model_config)
 
 
-def open_service(ctx: typer.Context) -> LibraryService:
+def open_service(ctx: typer.Context, existing: bool = False) -> LibraryService:
+    """The library's service; with `existing`, a data directory without a library is an error
+    (a query does not create one)."""
+    from searchapp.errors import LibraryEmptyError
     from searchapp.service import LibraryService
 
-    return LibraryService(settings_of(ctx))
+    settings = settings_of(ctx)
+    if existing and not settings.database_path.exists():
+        raise LibraryEmptyError(
+            f"There is no library in {settings.data_dir}. Run `searchapp index PATH` first, or "
+            "give the data directory of an existing one with --data-dir."
+        )
+    return LibraryService(settings)
 
 
 def search_options(

@@ -42,6 +42,8 @@ def print_results(results: Sequence[PhotoHit], as_json: bool) -> None:
 
 
 def print_summary(summary: IndexSummary, max_failures: int = 50) -> None:
+    if summary.scanned == 0 and not summary.removed and not summary.skipped_formats:
+        console.print("[yellow]No photos found[/] in the folders given (nothing to index).")
     rate = summary.indexed / summary.seconds if summary.seconds > 0 else 0.0
     console.print(
         f"[bold]Indexed {summary.indexed}[/bold] "

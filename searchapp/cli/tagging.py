@@ -84,7 +84,7 @@ def tag(
     label_list = _labels(labels)
     template_list = _templates(templates)
     source = str(labels.resolve()) if labels is not None else "built-in"
-    with open_service(ctx) as service:
+    with open_service(ctx, existing=True) as service:
         if as_json:
             report = service.tag(label_list, template_list, threshold, top_k, source)
         else:
@@ -113,7 +113,7 @@ def classify(
     """Rank the labels of a vocabulary for one photo, best first."""
     label_list = _labels(labels)
     template_list = _templates(templates)
-    with open_service(ctx) as service:
+    with open_service(ctx, existing=True) as service:
         ranking = service.classify(service.image_vector(image), label_list, template_list, top_k)
     if as_json:
         print_json([{"label": label, "score": round(score, 6)} for label, score in ranking])
@@ -135,7 +135,7 @@ def tags(
     as_json: JsonOption = False,
 ) -> None:
     """List the tags in the library with how many photos carry each."""
-    with open_service(ctx) as service:
+    with open_service(ctx, existing=True) as service:
         counts = service.tag_counts(vocabulary)
     if as_json:
         print_json([{"vocabulary": v, "label": label, "images": n} for v, label, n in counts])
@@ -158,7 +158,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """What the library holds for one photo: size, dimensions, capture time, camera, tags."""
-    with open_service(ctx) as service:
+    with open_service(ctx, existing=True) as service:
         details = service.photo_at(path)
     report = details.as_dict()
     if as_json:

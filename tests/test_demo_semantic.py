@@ -142,13 +142,14 @@ def _has_command(name: str) -> bool:
 
 
 def test_zero_shot_tagging_names_the_shape(
-    demo_cli: CliRunner, query_pictures: list[Picture], tmp_path: Path
+    demo_cli: CliRunner, demo_run: DemoRun, query_pictures: list[Picture]
 ) -> None:
-    """`classify` with the shapes as labels (default prompt templates) names the right one."""
+    """`classify` with the demo's shipped shapes.txt as labels (default prompt templates), as
+    the README shows it, names the right one."""
     if not _has_command("classify"):
         pytest.skip("needs `searchapp classify` (zero-shot tagging issue)")
-    labels = tmp_path / "shapes.txt"
-    labels.write_text("\n".join(SHAPES) + "\n")
+    labels = demo_run.data_dir / "demo" / "shapes.txt"
+    assert labels.read_text().split() == list(SHAPES)
     correct = 0
     for picture in query_pictures:
         ranking = json.loads(

@@ -23,7 +23,7 @@ from searchapp.demo.train import (
     model_dir,
     train,
 )
-from searchapp.demo.world import HELD_OUT_SEED, LIBRARY_SEED, write_pictures
+from searchapp.demo.world import HELD_OUT_SEED, LIBRARY_SEED, SHAPES, write_pictures
 
 if TYPE_CHECKING:
     from searchapp.indexing import IndexSummary
@@ -77,6 +77,11 @@ class DemoPaths:
         """The demo library's data directory (pass it as `--data-dir`)."""
         return self.root / "library"
 
+    @property
+    def shapes_labels(self) -> Path:
+        """The demo world's shapes, one label per line, for `classify --labels`."""
+        return self.root / "shapes.txt"
+
 
 @dataclass(frozen=True)
 class DemoHooks:
@@ -109,6 +114,7 @@ def run_demo(
     hooks.stage(f"Drawing the synthetic photo library in {paths.photos}")
     pictures = write_pictures(paths.photos, PER_COMBINATION, LIBRARY_SEED)
     queries = write_pictures(paths.query_photos, 1, HELD_OUT_SEED)
+    paths.shapes_labels.write_text("".join(f"{shape}\n" for shape in SHAPES))
     log.info("%d library photos, %d query photos", len(pictures), len(queries))
 
     model, reused = _model(paths, train_settings or TrainSettings(), hooks)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 import searchapp
-from searchapp.api import routes_images, routes_library, routes_search
+from searchapp.api import routes_images, routes_library, routes_search, routes_vlm
 from searchapp.api.auth import TokenCheck, bearer
 from searchapp.api.body_limit import BodyLimit
 from searchapp.api.errors import install_error_handlers
@@ -27,7 +27,7 @@ def create_app(service: LibraryService) -> FastAPI:
     install_error_handlers(app)
     guarded = [Depends(bearer), Depends(TokenCheck(token))]
     app.include_router(routes_library.health_router)
-    for module in (routes_search, routes_images, routes_library):
+    for module in (routes_search, routes_vlm, routes_images, routes_library):
         app.include_router(module.router, dependencies=guarded)
     megabytes = settings.max_upload_megabytes
     app.add_middleware(

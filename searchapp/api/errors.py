@@ -20,6 +20,7 @@ from searchapp.errors import (
     ReadOnlyLibraryError,
     SearchAppError,
     VlmError,
+    VlmTimeoutError,
     WeightsUnavailableError,
 )
 
@@ -36,6 +37,7 @@ STATUS_OF: tuple[tuple[type[SearchAppError], int], ...] = (
     (ModelNotFoundError, 503),
     (WeightsUnavailableError, 503),
     (DamagedLibraryError, 503),
+    (VlmTimeoutError, 504),
     (VlmError, 503),
 )
 

@@ -69,6 +69,7 @@ class WatchDaemon:
         self._reported: dict[tuple[str, str], str] = {}  # (root, kind) -> problem reported
         self._unsaved = False
         self._untagged = False
+        self._uncaptioned = service.settings.vlm_auto_caption
         self._last_persist = time.monotonic()
         self._next_rescan = math.inf
         self._next_roots_check = 0.0
@@ -135,6 +136,8 @@ class WatchDaemon:
             self._persist_index()
         if self._untagged and not waiting:
             self._tag_new_images()
+        elif self._uncaptioned and not waiting and self._ready():
+            self._caption_new_images()
         self.status.set_state("indexing" if waiting else "idle" if self._ready() else "starting")
         due = self.pending.next_due()
         timeout = 1.0 if due is None else min(max(due - time.monotonic(), 0.01), 1.0)
@@ -157,6 +160,9 @@ class WatchDaemon:
         self.status.record_round(summary)
         self._unsaved = True
         self._untagged = self.library.settings.auto_tag and (self._untagged or summary.embedded > 0)
+        self._uncaptioned = self.library.settings.vlm_auto_caption and (
+            self._uncaptioned or summary.embedded > 0
+        )
         log.info(
             "%d files: %d embedded, %d linked, %d failed in %.2f s; %d waiting",
             len(files),
@@ -256,6 +262,16 @@ class WatchDaemon:
         _, skipped = self.service.tag_new_photos()
         if skipped is not None:
             self.status.error(None, f"automatic tagging skipped: {skipped}")
+
+    def _caption_new_images(self) -> None:
+        """With SEARCHAPP_VLM_AUTO_CAPTION, one batch of uncaptioned photos per idle step, so
+        new files never wait behind a whole library's captions."""
+        run, failure = self.service.vision.caption_new(self.library.settings.vlm_batch_size)
+        if failure is not None:
+            self._uncaptioned = False
+            self.status.error(None, f"automatic captioning stopped: {failure}")
+        elif run is not None and (run.remaining == 0 or run.captioned == 0):
+            self._uncaptioned = False  # done, or only unreadable photos left
 
     def _persist_index(self) -> None:
         started = time.monotonic()

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     vlm_image_side: int = Field(default=768, ge=32)
     vlm_batch_size: int = Field(default=4, ge=1)
     vlm_caption_prompt: str = DEFAULT_CAPTION_PROMPT
+    vlm_auto_caption: bool = False
 
     @property
     def database_path(self) -> Path:

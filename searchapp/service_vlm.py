@@ -8,6 +8,7 @@ a VLM that cannot load only fails the requests that need one."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from searchapp.errors import InvalidImageError
+from searchapp.errors import InvalidImageError, SearchAppError
 from searchapp.store.caption_store import NewCaption
 from searchapp.vlm.base import Prompt, Turn
 from searchapp.vlm.images import read_photo
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from searchapp.store import Store
     from searchapp.vlm.base import VisionLanguageModel
     from searchapp.vlm.caption_job import CaptionRun, Progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,25 @@ class VisionAssistant:
         prompt: str | None = None,
         progress: Progress | None = None,
         stop: threading.Event | None = None,
+        limit: int | None = None,
     ) -> CaptionRun:
         """Caption every indexed photo (under `folder`) without a current caption."""
         from searchapp.vlm.caption_job import CaptionJob
 
         root = None if folder is None else os.path.abspath(folder)
         job = CaptionJob(self.store, self.vlm, self.settings, prompt)
-        return job.run(root, progress, stop)
+        return job.run(root, progress, stop, limit)
+
+    def caption_new(self, limit: int) -> tuple[CaptionRun | None, str | None]:
+        """Up to `limit` photos captioned (the background indexer between rounds). Captions are
+        an extra: a failure is returned as a reason, never stops the indexing."""
+        try:
+            return self.caption_library(limit=limit), None
+        except SearchAppError as exc:
+            return None, str(exc)
+        except Exception as exc:
+            log.warning("automatic captioning failed", exc_info=True)
+            return None, f"{type(exc).__name__}: {exc}"
 
     def pending_captions(self, folder: Path | None = None, prompt: str | None = None) -> int:
         model = vlm_spec(self.settings).identity

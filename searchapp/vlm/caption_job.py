@@ -67,8 +67,10 @@ class CaptionJob:
         root: str | None = None,
         progress: Progress | None = None,
         stop: threading.Event | None = None,
+        limit: int | None = None,
     ) -> CaptionRun:
-        """Caption every image (under `root`) not yet captioned with this model and prompt."""
+        """Caption every image (under `root`) not yet captioned with this model and prompt;
+        with `limit`, stop after the batch that reaches it."""
         started = time.perf_counter()
         total = self.pending(root)
         done = unreadable = 0
@@ -101,6 +103,8 @@ class CaptionJob:
             done += len(readable)
             if progress is not None:
                 progress(done + unreadable, total)
+            if limit is not None and done + unreadable >= limit:
+                break
         return CaptionRun(
             done,
             unreadable,

@@ -218,7 +218,8 @@ def model_only(args: argparse.Namespace, library: Path, checkpoint: Path) -> dic
     onnx32 = OnnxEmbedder(fp32.identity, manifest, "fp32")
     onnx8 = OnnxEmbedder(fp32.identity, manifest, "int8")
 
-    photos = sorted(library.rglob("*.jpg"))[: args.batch]
+    photos = sorted(p for p in library.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+    photos = photos[: args.batch]
     decode_ms = []
     pictures = []
     for path in photos:
@@ -287,6 +288,7 @@ def main() -> None:
         "photos": args.n,
         "whole_process": whole_processes(args, library, checkpoint),
     }
+    log(json.dumps(result["whole_process"]))
     if not args.skip_model_only:
         result["model_only"] = model_only(args, library, checkpoint)
     result["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)

@@ -192,6 +192,7 @@ def load_test(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     statuses: Counter[int] = Counter()
     errors: list[str] = []
     latencies: dict[str, list[float]] = {"get_search": [], "post_search": [], "image": []}
+    server_stages: dict[str, list[float]] = {}
     stop = threading.Event()
     ids = [
         hit["id"]
@@ -228,6 +229,9 @@ def load_test(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     continue
                 latencies[kind].append((time.perf_counter() - started) * 1000)
                 statuses[response.status_code] += 1
+                if response.status_code == 200 and kind != "image":
+                    for stage, ms in response.json()["timings"].items():
+                        server_stages.setdefault(stage, []).append(ms)
                 if response.status_code != 200:
                     errors.append(f"{kind}: {response.status_code} {response.text[:200]}")
 
@@ -278,6 +282,9 @@ def load_test(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "photos_indexed_at_end": status.get("files_ok"),
         "latency_all": percentiles(everything),
         "latency": {kind: percentiles(values) for kind, values in latencies.items()},
+        "server_search_stages": {
+            stage: percentiles(values) for stage, values in server_stages.items()
+        },
         "met": not errors and all(k < 500 for k in statuses),
     }
 

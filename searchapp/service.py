@@ -158,6 +158,14 @@ class LibraryService:
     def query_model(self, requested: ModelSpec | None = None) -> StoredModel:
         return self.library.query_model(requested)
 
+    def uses_model(self, spec: ModelSpec) -> bool:
+        """Whether the library is indexed with the model `spec` names."""
+        active = self.store.active_model()
+        from searchapp.models.registry import get_backend
+
+        identity = get_backend(spec.backend).identify(spec)
+        return active is not None and active.identity.key == identity.key
+
     def embedder(self, model: StoredModel) -> Embedder:
         """The loaded model; one load however many threads ask at once."""
         with self._model_lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,8 +80,7 @@ def test_a_query_on_a_full_disk_works_and_leaves_no_temporary_files(
     data_dir = small_disk / "data"
     env = {"SEARCHAPP_DATA_DIR": str(data_dir)}
     cli("index", str(photo_dir), *tiny_model.flags, "--no-tag", env=env)
-    for saved in (data_dir / "vectors").iterdir():
-        saved.unlink()  # the next query must rebuild the index and try to save it
+    shutil.rmtree(data_dir / "vectors")  # the next query must rebuild the index and try to save it
     _fill(small_disk, leave_bytes=0)
 
     found = json.loads(cli("search", "a photo", "--json", "-k", "100", env=env).stdout)

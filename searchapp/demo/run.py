@@ -146,14 +146,16 @@ def _model(
 def index_photos(
     settings: Settings, photos: Path, model: TrainedModel, progress: StepProgress
 ) -> IndexSummary:
-    """`searchapp index PHOTOS --model-config X.json --pretrained X.pt --reindex --no-tag`,
-    through the same application layer the command uses."""
+    """`searchapp index PHOTOS --model-config X.json --pretrained X.pt --no-tag` through the
+    same application layer the command uses; with `--reindex` when the toy model was trained
+    anew (another checkpoint), so the library moves to it."""
     from searchapp.models.base import ModelSpec
     from searchapp.service import IndexRequest, LibraryService
 
     spec = ModelSpec(MODEL_NAME, str(model.checkpoint), model.config_path)
     with LibraryService(settings) as service:
-        request = IndexRequest(spec, reindex=True, tag=False)
+        retrained = not service.uses_model(spec)
+        request = IndexRequest(spec, reindex=retrained, tag=False)
         return service.index([photos], request, progress, writer="searchapp demo").summary
 
 

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -64,10 +65,13 @@ class _BuildMarker:
 
     def update(self, stage: str, done: int, total: int) -> None:
         self.info.update(stage=stage, done=done, total=total)
-        with contextlib.suppress(OSError):
-            tmp = self.path.with_name(f".{BUILDING_FILE}.{os.getpid()}.tmp")
+        tmp = self.path.with_name(f".{BUILDING_FILE}.{os.getpid()}.tmp")
+        try:
             tmp.write_text(json.dumps(self.info))
             os.replace(tmp, self.path)
+        except OSError:  # a full disk: no progress marker, and no half-written file left
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def clear(self) -> None:
         with contextlib.suppress(OSError):
@@ -109,7 +113,16 @@ def build(
                 yield page
                 report("reading", min(done, count), count)
 
-        ids, written = write_rows(path, counted(), count)
+        try:
+            ids, written = write_rows(path, counted(), count)
+        except OSError as exc:  # a full disk: build in a temporary directory, keep it in memory
+            if path.parent != directory:
+                raise
+            log.warning("cannot write the vector index in %s (%s); keeping it in memory", path, exc)
+            shutil.rmtree(path, ignore_errors=True)
+            path = Path(tempfile.mkdtemp(prefix="searchapp-base-"))
+            pages = store.iter_vectors(model.id, model.dim, up_to_id=highest)
+            ids, written = write_rows(path, counted(), count)
         if plan.kind != EXACT and written < plan.nlist * 2:
             plan = IndexPlan()
         base = BaseVectors.load(path, IndexPlan(), model.dim)

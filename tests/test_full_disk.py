@@ -29,7 +29,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield mount_point
     finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
 
 
 def _fill(disk: Path, leave_bytes: int) -> Path:
@@ -81,6 +81,7 @@ def test_a_query_on_a_full_disk_works_and_leaves_no_temporary_files(
     env = {"SEARCHAPP_DATA_DIR": str(data_dir)}
     cli("index", str(photo_dir), *tiny_model.flags, "--no-tag", env=env)
     shutil.rmtree(data_dir / "vectors")  # the next query must rebuild the index and try to save it
+    (data_dir / "vectors").mkdir()
     _fill(small_disk, leave_bytes=0)
 
     found = json.loads(cli("search", "a photo", "--json", "-k", "100", env=env).stdout)

@@ -30,7 +30,7 @@ def _make_read_only(source: Path, mount_point: Path) -> Iterator[Path]:
                 pytest.skip("cannot remount read-only here")
             yield mount_point
         finally:
-            subprocess.run(["umount", str(mount_point)], check=False)
+            subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
         return
     mount_point.rmdir()
     shutil.copytree(source, mount_point)

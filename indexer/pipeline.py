@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
@@ -43,6 +44,7 @@ from searchapp.errors import DamagedLibraryError, StorageFullError
 from searchapp.image_input import decode_for_model
 from searchapp.indexing import IndexSummary
 from searchapp.models.base import Embedder
+from searchapp.perceptual import perceptual_hash
 from searchapp.store import EmbeddedFile, FailedFile, LinkedFile, Store, StoredModel
 from searchapp.store.failures import damage_of, damaged_message, is_disk_full, storage_error
 from searchapp.store.records import FileStat
@@ -249,7 +251,8 @@ class Indexer:
         except Exception as exc:  # a decoder bug must cost one file, never the run
             log.exception("unexpected error decoding %s", stat.path)
             return FailedFile(stat, f"could not decode: {type(exc).__name__}: {exc}")
-        picture = Decoded(stat, digest, decoded.meta, decoded.image)
+        meta = replace(decoded.meta, phash=perceptual_hash(decoded.image))
+        picture = Decoded(stat, digest, meta, decoded.image)
         if not self._model_ready:
             self._start_loading()
             return picture

@@ -111,6 +111,12 @@ class LiveVectorIndex:
     def build_now(self, progress: BuildProgress | None = None) -> VectorIndex:
         """Rebuild at once if the index calls for it (what `searchapp index` does before it
         exits), then swap it in and save it."""
+        with self._lock:
+            if self._index is None:  # no index yet: build the wanted kind at once, not exact first
+                self._index = load_current(
+                    self.store, self.model, self.directory, self.ann_min_photos, progress
+                )
+                self._persisted_generation = self._index.manifest.generation
         index = self.current()
         plan = self.rebuild_plan(index)
         if plan is None:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from searchapp.indexing import IndexRunner
     from searchapp.library_map import LibraryMap
     from searchapp.models.base import Embedder, TextEncoder
+    from searchapp.near_duplicates import DuplicateGroup
     from searchapp.store import StoredModel
     from searchapp.tagging.tagger import TagRun
     from searchapp.tagging.vocabulary import LabelList
@@ -415,6 +416,31 @@ class LibraryService:
     def is_empty(self) -> bool:
         """Nothing to search yet: no photo indexed, or no model."""
         return self.store.active_model() is None or self.store.counts()["files_ok"] == 0
+
+    def duplicates(
+        self, threshold: float | None = None, max_hamming: int | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of near-identical photos (see `near_duplicates`), largest groups first."""
+        from searchapp.near_duplicates import (
+            DEFAULT_MAX_HAMMING,
+            DEFAULT_THRESHOLD,
+            group_duplicates,
+            similar_pairs,
+        )
+        from searchapp.store.image_facts import embeddings_with_several_files, image_facts
+
+        threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+        max_hamming = DEFAULT_MAX_HAMMING if max_hamming is None else max_hamming
+        if not 0.0 < threshold <= 1.0:
+            raise InvalidQueryError(f"The threshold must lie in (0, 1], not {threshold}.")
+        if not 0 <= max_hamming <= 64:
+            raise InvalidQueryError(f"max_hamming must lie in [0, 64], not {max_hamming}.")
+        model = self.query_model()
+        pairs = list(similar_pairs(self.library.vector_index(model), threshold))
+        identical = embeddings_with_several_files(self.store.engine, model.id)
+        wanted = {a for a, _, _ in pairs} | {b for _, b, _ in pairs} | set(identical)
+        facts = image_facts(self.store.engine, model.id, sorted(wanted))
+        return group_duplicates(pairs, facts, max_hamming, identical)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 
 from searchapp.cli import demo as demo_commands
 from searchapp.cli import doctor as doctor_commands
+from searchapp.cli import duplicates as duplicates_commands
 from searchapp.cli import tagging as tagging_commands
 from searchapp.cli import ui_command
 from searchapp.cli import vlm as vlm_commands
@@ -329,6 +330,7 @@ def models() -> None:
 
 
 tagging_commands.register(app)
+duplicates_commands.register(app)
 demo_commands.register(app)
 doctor_commands.register(app)
 ui_command.register(app)

@@ -20,6 +20,7 @@ class ImageMeta:
     captured_at: str | None = None
     camera: str | None = None
     orientation: int | None = None
+    phash: str | None = None  # perceptual hash of the decoded picture (`searchapp.perceptual`)
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,8 @@ class Store:
             "camera": meta.camera,
             "orientation": meta.orientation,
         }
+        if meta.phash is not None:  # a picture decoded on the GPU has none: keep the older one
+            values["phash"] = meta.phash
         conn.execute(
             sqlite_insert(images)
             .values(content_hash=item.content_hash, **values)

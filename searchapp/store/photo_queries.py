@@ -95,7 +95,10 @@ def _under(folder: str) -> ColumnElement[bool]:
 
 def _conditions(photo_filter: PhotoFilter, model_id: int) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [
-        files.c.status == "ok",
+        # likely(): almost every file is ok. Without it SQLite (no statistics) takes the status
+        # index as selective and scans every file for a page of ids: 0.6 s instead of 0.2 ms
+        # at 30k photos, growing with the library.
+        func.likely(files.c.status == "ok"),
         embeddings.c.model_id == model_id,
     ]
     f = photo_filter

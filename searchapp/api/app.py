@@ -38,6 +38,7 @@ def create_app(service: LibraryService) -> FastAPI:
         lifespan=_worker_threads,
     )
     app.state.service = service
+    service.library.enable_background_index_builds()  # a server lives long: build beside it
     install_error_handlers(app)
     guarded = [Depends(bearer), Depends(TokenCheck(token))]
     app.include_router(routes_library.health_router)

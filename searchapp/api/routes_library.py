@@ -26,6 +26,18 @@ def status(request: Request) -> dict[str, Any]:
     return service_of(request).status()
 
 
+@router.get("/duplicates")
+def duplicates(
+    request: Request,
+    threshold: Annotated[float | None, Query(gt=0.0, le=1.0)] = None,
+    max_hamming: Annotated[int | None, Query(ge=0, le=64)] = None,
+) -> dict[str, Any]:
+    """Groups of near-identical photos (resized, recompressed, cropped copies, bursts), each
+    with its best-quality member first; largest groups first."""
+    groups = service_of(request).duplicates(threshold, max_hamming)
+    return {"groups": [group.as_dict() for group in groups]}
+
+
 @router.get("/tags")
 def tags(
     request: Request, vocabulary: Annotated[str | None, Query(max_length=100)] = None

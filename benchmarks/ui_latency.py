@@ -53,6 +53,10 @@ def _wait_for_app(page: object) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
 
 
+RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
+IDLE = "document.querySelector(\"[data-testid='stApp']\").dataset.testScriptState !== 'running'"
+
+
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SEARCHAPP_DATA_DIR": str(data_dir)}
     command = [sys.executable, "-m", "searchapp", "ui", "--port", str(port)]
@@ -99,14 +103,18 @@ def main() -> None:
                     box.fill(f"{query} {rnd}")
                     started = page.evaluate("performance.now()")
                     box.press("Enter")
-                    page.wait_for_function(f"({PAINTED})(50)", polling="raf")
+                    page.wait_for_selector(RUNNING, state="attached")
+                    page.wait_for_function(f"{IDLE} && ({PAINTED})(50)", polling="raf")
                     painted = page.evaluate("performance.now()")
                     _wait_for_app(page)
                     name = page.locator("img.thumb").nth(7).get_attribute("alt")
                     clicked = page.evaluate("performance.now()")
                     page.get_by_role("button", name="Open").nth(7).click()
-                    page.wait_for_function(f"({PREVIEW})({name!r})", polling="raf")
+                    page.wait_for_selector(RUNNING, state="attached")
+                    page.wait_for_function(f"{IDLE} && ({PREVIEW})({name!r})", polling="raf")
                     opened = page.evaluate("performance.now()")
+                    _wait_for_app(page)
+                    page.get_by_role("button", name="✕").click()
                     _wait_for_app(page)
                     if rnd > 0:  # round 0 warms the model, the thumbnails and the page
                         search_ms.append(painted - started)

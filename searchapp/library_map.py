@@ -64,10 +64,10 @@ def sample_ids(ids: NDArray[np.int64], limit: int = MAP_POINTS) -> NDArray[np.in
 
 def folder_of(path: str, roots: list[str]) -> str:
     """The photo's folder relative to the longest root holding it (the root's name for photos
-    directly in it)."""
+    directly in it); the folder's own name when no root holds it."""
     parent = os.path.dirname(path)
     for root in sorted(roots, key=len, reverse=True):
         if parent == root or parent.startswith(root.rstrip("/") + "/"):
             relative = os.path.relpath(parent, root)
             return os.path.basename(root) if relative == "." else relative
-    return parent
+    return os.path.basename(parent) or parent

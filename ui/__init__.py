@@ -4,7 +4,6 @@ by Streamlit. `serve` starts it on a data directory (`searchapp ui`, `searchapp 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,12 +44,9 @@ def ui_environment(data_dir: Path | None) -> dict[str, str]:
     return env
 
 
-def serve(data_dir: Path | None = None, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> int:
-    """Run the UI until interrupted; returns Streamlit's exit status."""
+def serve(data_dir: Path | None = None, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    """Become the Streamlit server (this process is replaced, so a signal sent to it, Ctrl+C or
+    a service manager's SIGTERM, stops the server itself and nothing is left running)."""
     print(f"searchapp UI: http://{host}:{port}  (Ctrl+C stops it)", flush=True)
-    process = subprocess.Popen(streamlit_command(host, port), env=ui_environment(data_dir))
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        return process.wait()
+    command = streamlit_command(host, port)
+    os.execve(command[0], command, ui_environment(data_dir))

@@ -14,7 +14,7 @@ STYLE = """<style>
 .thumb-box { aspect-ratio: 1 / 1; display: flex; align-items: center; justify-content: center;
   background: rgba(128, 128, 128, 0.08); border-radius: 6px; overflow: hidden; }
 .thumb-box img.thumb { width: 100%; height: 100%; object-fit: contain; }
-img.preview { width: 100%; border-radius: 6px; }
+.preview-box img.preview { width: 100%; height: auto; border-radius: 6px; }
 </style>"""
 VIEWS = {"Search": search_page, "Collection": collection_page, "Library": library_page}
 

@@ -59,8 +59,10 @@ def _tag_chart(counts: list[tuple[str, str, int]]) -> None:
 
 def _library_map(service: LibraryService) -> None:
     st.subheader("Map")
-    colour_by = st.radio("Colour by", ["tag", "folder"], horizontal=True, key="map_colour")
     library_map = service.library_map()
+    tagged = any(p.tag for p in library_map.points)
+    st.session_state.setdefault("map_colour", "tag" if tagged else "folder")
+    colour_by = st.radio("Colour by", ["tag", "folder"], horizontal=True, key="map_colour")
     if len(library_map.points) < 2:
         st.caption("The map needs at least two indexed photos.")
         return

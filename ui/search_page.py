@@ -111,15 +111,14 @@ def _filters(service: LibraryService) -> PhotoFilter:
 
 def _cutoff_and_sort() -> tuple[float | Literal["auto"], Literal["score", "date"]]:
     left, middle, right = st.columns([1, 2, 1])
-    auto = left.toggle(
-        "Auto cutoff", value=True, key="auto_cutoff", help="Keep only clearly relevant photos."
-    )
+    st.session_state.setdefault("auto_cutoff", True)
+    st.session_state.setdefault("min_score", 0.2)
+    auto = left.toggle("Auto cutoff", key="auto_cutoff", help="Keep only clearly relevant photos.")
     floor = middle.slider(
         "Minimum score",
         -1.0,
         1.0,
-        0.2,
-        0.01,
+        step=0.01,
         key="min_score",
         disabled=auto,
         help="Turn the auto cutoff off to choose the minimum similarity yourself.",

@@ -24,7 +24,7 @@ def ui(
         raise SearchAppError(
             "This installation has no UI (the ui package is missing); reinstall searchapp."
         ) from None
-    raise typer.Exit(ui_package.serve(settings_of(ctx).data_dir, host, port))
+    ui_package.serve(settings_of(ctx).data_dir, host, port)
 
 
 def register(app: typer.Typer) -> None:

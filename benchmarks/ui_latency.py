@@ -53,8 +53,19 @@ def _wait_for_app(page: object) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
 
 
-RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
-IDLE = "document.querySelector(\"[data-testid='stApp']\").dataset.testScriptState !== 'running'"
+ARM = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  window.__ran = false;
+  if (window.__watch) window.__watch.disconnect();
+  window.__watch = new MutationObserver(() => {
+    if (app.dataset.testScriptState === 'running') window.__ran = true;
+  });
+  window.__watch.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+DONE = (
+    "window.__ran && "
+    "document.querySelector(\"[data-testid='stApp']\").dataset.testScriptState !== 'running'"
+)
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -101,17 +112,17 @@ def main() -> None:
             for rnd in range(args.rounds + 1):
                 for query in QUERIES:
                     box.fill(f"{query} {rnd}")
+                    page.evaluate(ARM)
                     started = page.evaluate("performance.now()")
                     box.press("Enter")
-                    page.wait_for_selector(RUNNING, state="attached")
-                    page.wait_for_function(f"{IDLE} && ({PAINTED})(50)", polling="raf")
+                    page.wait_for_function(f"{DONE} && ({PAINTED})(50)", polling="raf")
                     painted = page.evaluate("performance.now()")
                     _wait_for_app(page)
                     name = page.locator("img.thumb").nth(7).get_attribute("alt")
+                    page.evaluate(ARM)
                     clicked = page.evaluate("performance.now()")
                     page.get_by_role("button", name="Open").nth(7).click()
-                    page.wait_for_selector(RUNNING, state="attached")
-                    page.wait_for_function(f"{IDLE} && ({PREVIEW})({name!r})", polling="raf")
+                    page.wait_for_function(f"{DONE} && ({PREVIEW})({name!r})", polling="raf")
                     opened = page.evaluate("performance.now()")
                     _wait_for_app(page)
                     page.get_by_role("button", name="✕").click()

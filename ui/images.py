@@ -19,8 +19,9 @@ def data_url(path: Path) -> str:
     return f"data:{media_type_of(path)};base64,{encoded}"
 
 
-def img_tag(path: Path, alt: str, css_class: str = "thumb") -> str:
+def img_tag(path: Path, alt: str, css_class: str = "thumb", style: str = "") -> str:
+    styled = f' style="{style}"' if style else ""
     return (
         f'<img class="{css_class}" src="{data_url(path)}" alt="{html.escape(alt, quote=True)}" '
-        f'title="{html.escape(alt, quote=True)}">'
+        f'title="{html.escape(alt, quote=True)}"{styled}>'
     )

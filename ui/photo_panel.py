@@ -54,10 +54,8 @@ def photo_panel(service: LibraryService, photo_id: int) -> None:
     title, close = st.columns([5, 1], vertical_alignment="center")
     title.markdown(f"**{name}**")
     close.button("✕", key="close", on_click=select_photo, args=(None,), help="Close")
-    st.markdown(
-        f'<div class="preview-box">{img_tag(preview, name, "preview")}</div>',
-        unsafe_allow_html=True,
-    )
+    image = img_tag(preview, name, "preview", "width: 100%; height: auto")
+    st.markdown(f'<div class="preview-box">{image}</div>', unsafe_allow_html=True)
     left, right = st.columns(2)
     left.button(
         "More like this", key="panel_like", on_click=search_like, args=(photo_id,), width="stretch"

@@ -105,6 +105,8 @@ def test_opening_a_result_shows_its_details(page: Page, ui_library: UiLibrary) -
     sidebar = page.get_by_test_id("stSidebar")
     preview = sidebar.locator("img.preview")
     preview.wait_for(timeout=WAIT_MS)
+    sidebar.get_by_text("Camera:").wait_for(timeout=WAIT_MS)
+    wait_for_app(page)
     assert preview.get_attribute("alt") == first
     text = sidebar.inner_text()
     assert str(next(ui_library.photos.rglob(first))) in text.replace("\n", "")

@@ -11,14 +11,17 @@ import pandas as pd
 import streamlit as st
 
 from searchapp.errors import SearchAppError
+from searchapp.near_duplicates import DuplicateGroup
 from searchapp.service import LibraryService
 from ui.empty_states import show_library_empty
-from ui.grid import thumbnail_grid
+from ui.grid import COLUMNS, THUMBNAIL_SIZE, thumbnail_grid
+from ui.images import img_tag
 from ui.indexing_status import indexing_status
 from ui.state import select_photo
 
 TOP_TAGS = 30
 BROWSE_PAGE = 60
+MAX_GROUPS = 30
 
 
 def collection_page(service: LibraryService) -> None:
@@ -119,14 +122,27 @@ def _browse_by_tag(service: LibraryService, counts: list[tuple[str, str, int]]) 
 
 
 def _duplicate_groups(service: LibraryService) -> None:
-    finder = getattr(service, "duplicates", None)
-    if finder is None:
-        return
     st.subheader("Near-duplicates")
-    groups = finder()
+    groups: list[DuplicateGroup] | None = st.session_state.get("duplicate_groups")
+    if st.button("Find near-duplicates" if groups is None else "Look again", key="find_dups"):
+        with st.spinner("Comparing every photo with its nearest neighbours…"):
+            groups = service.duplicates()
+        st.session_state["duplicate_groups"] = groups
+    if groups is None:
+        return
     if not groups:
         st.caption("No near-duplicate photos found.")
         return
-    for number, group in enumerate(groups, start=1):
-        st.markdown(f"**Group {number}**")
-        thumbnail_grid(service, group, f"dup{number}")
+    st.caption(f"{len(groups)} groups; the best copy (largest, then biggest file) comes first.")
+    for number, group in enumerate(groups[:MAX_GROUPS], start=1):
+        st.markdown(f"**Group {number}** · similarity {group.similarity:.3f}")
+        columns = st.columns(COLUMNS)
+        for column, photo in zip(columns, group.photos[:COLUMNS], strict=False):
+            with column:
+                name = os.path.basename(photo.path)
+                tag = img_tag(service.thumbnail(photo.id, THUMBNAIL_SIZE), name)
+                st.markdown(f'<div class="thumb-box">{tag}</div>', unsafe_allow_html=True)
+                st.caption(f"{name} · {photo.width}×{photo.height}", help=photo.path)
+                st.button(
+                    "Open", key=f"dup-{number}-{photo.id}", on_click=select_photo, args=(photo.id,)
+                )

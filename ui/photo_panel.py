@@ -81,24 +81,4 @@ def photo_panel(service: LibraryService, photo_id: int) -> None:
         )
     else:
         st.caption("No tags yet: run a vocabulary in Library (or `searchapp tag`).")
-    _duplicates(service, photo_id)
     assistant_section(service, details)
-
-
-def _duplicates(service: LibraryService, photo_id: int) -> None:
-    finder = getattr(service, "duplicates_of", None)
-    if finder is None:
-        return
-    try:
-        twins = finder(photo_id)
-    except SearchAppError as exc:
-        st.caption(f"Near-duplicates unavailable: {exc}")
-        return
-    if not twins:
-        st.caption("No near-duplicates.")
-        return
-    st.markdown("**Near-duplicates**")
-    columns = st.columns(3)
-    for column, twin in zip(columns * (len(twins) // 3 + 1), twins, strict=False):
-        column.markdown(img_tag(service.thumbnail(twin.id, 256), twin.path), unsafe_allow_html=True)
-        column.button("Open", key=f"twin-{twin.id}", on_click=select_photo, args=(twin.id,))

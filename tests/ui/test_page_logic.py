@@ -152,3 +152,17 @@ def test_adding_a_folder_that_does_not_exist_says_so(ui_env: UiLibrary) -> None:
     at.text_input(key="new_root").input("/no/such/folder")
     next(b for b in at.button if b.label == "Add folder").click().run()
     assert "/no/such/folder is not a folder on this machine." in at.error[0].value
+
+
+def test_finding_near_duplicates_reports_the_services_groups(ui_env: UiLibrary) -> None:
+    with LibraryService(Settings(data_dir=ui_env.data_dir)) as service:
+        groups = service.duplicates()
+    at = _app()
+    at.radio(key="view").set_value("Collection").run()
+    next(b for b in at.button if b.key == "find_dups").click().run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    if groups:
+        assert f"{len(groups)} groups" in captions
+    else:
+        assert "No near-duplicate photos found." in captions

@@ -241,4 +241,9 @@ class Library:
         from searchapp.vector_file import index_status
 
         building = self._live_index is not None and self._live_index.building
-        return index_status(self.settings.vectors_dir, building)
+        report = index_status(self.settings.vectors_dir, building)
+        held = self._live_index.held if self._live_index is not None else None
+        if held is not None:  # this process's index (a server's) may be newer than the file
+            report.update(kind=held.kind, params=held.manifest.params or {}, count=held.count)
+            report.update(base_count=held.base.count, built_at=held.manifest.built_at)
+        return report

@@ -53,6 +53,11 @@ class LiveVectorIndex:
         self._persisted_generation = -1
 
     @property
+    def held(self) -> VectorIndex | None:
+        """The index this process holds now, as last followed (None before the first query)."""
+        return self._index
+
+    @property
     def building(self) -> bool:
         return self._builder is not None and self._builder.is_alive()
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from searchapp.filters import parse_filter, parse_min_score
-from searchapp.query import PhotoTerm, Query, TextTerm, WeightedTerm
+from searchapp.query import MAX_PHOTO_ID, PhotoTerm, Query, TextTerm, WeightedTerm
 from searchapp.search import MAX_OFFSET, MAX_TOP_K, SearchOptions
 from searchapp.store.photo_queries import PhotoFilter
 
@@ -61,7 +61,7 @@ class TermBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str | None = Field(None, min_length=1, max_length=MAX_TEXT)
-    image_id: int | None = Field(None, ge=0)
+    image_id: int | None = Field(None, ge=0, lt=MAX_PHOTO_ID)
     weight: float = Field(1.0, gt=0, le=1000)
 
     @model_validator(mode="after")
@@ -90,7 +90,7 @@ class SearchBody(SearchParams):
 class ClassifyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image_id: int = Field(ge=0)
+    image_id: int = Field(ge=0, lt=MAX_PHOTO_ID)
     labels: list[str] | None = Field(
         None, description="Labels to rank; default: the built-in vocabulary.", max_length=10_000
     )

@@ -11,6 +11,13 @@ from schemathesis.checks import not_a_server_error
 from tests.api.conftest import IndexedLibrary, serving
 
 EXAMPLES_PER_OPERATION = 8
+VLM_OPERATIONS = {"/images/{photo_id}/caption", "/images/{photo_id}/ask", "/images/ask"}
+"""No vision-language model is configured here: these answer 503 with the one line saying so
+(searchapp.api.errors maps VlmError to 503), which is what they must do without one."""
+
+
+def vlm_unavailable(case: schemathesis.Case, status: int, body: bytes) -> bool:
+    return case.path in VLM_OPERATIONS and status == 503 and b"VLM" in body
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +38,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 )
 def test_no_request_gets_a_server_error(case: schemathesis.Case) -> None:
     response = case.call(timeout=60)
+    if vlm_unavailable(case, response.status_code, response.content):
+        return
     case.validate_response(response, checks=[not_a_server_error])
 
 

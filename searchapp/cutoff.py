@@ -11,7 +11,9 @@ gap there, and `OF_WIDEST` of the widest such gap, so that the sparse far tail o
 does not count) separates one group of matches from what follows;
 matches often come in groups (the same scene, then the same subject elsewhere), so the cutoff
 sits in the middle of the lowest such gap. Without such a gap the cutoff is `m + FALLBACK_Z·s`,
-a score an unrelated photo reaches about once in a thousand.
+a score an unrelated photo reaches about once in a thousand, but never above the best score: the
+best match is always shown (a score distribution as wide as the demo's toy model's would
+otherwise put the cutoff above every photo).
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ def auto_cutoff(top_scores: NDArray[np.float32], background: NDArray[np.float32]
     spread = MAD_TO_SIGMA * float(np.median(np.abs(background - median)))
     spread = max(spread, 1e-6)
     fallback = median + FALLBACK_Z * spread
-    tail = np.sort(np.asarray(top_scores, dtype=np.float64))[::-1]
-    tail = tail[tail >= median + TAIL_Z * spread]
+    ranked = np.sort(np.asarray(top_scores, dtype=np.float64))[::-1]
+    if ranked.size:
+        fallback = min(fallback, float(ranked[0]))
+    tail = ranked[ranked >= median + TAIL_Z * spread]
     if tail.size < 2:
-        return fallback if tail.size == 0 else min(fallback, float(tail[0]))
+        return fallback
     gaps = tail[:-1] - tail[1:]
     wide = (gaps >= MIN_GAP_Z * spread) & (gaps > GAP_RATIO * float(np.median(gaps)))
     if not wide.any():

@@ -58,3 +58,11 @@ def test_auto_results_all_reach_the_reported_cutoff(search_library: SearchLibrar
 
     assert auto.cutoff is not None
     assert [r.path for r in auto.results] == [r.path for r in every if r.score >= auto.cutoff]
+
+
+def test_the_best_result_always_passes_the_cutoff() -> None:
+    wide = np.random.default_rng(3).normal(0.1, 0.35, 300).clip(-1, 0.8).astype(np.float32)
+
+    cutoff = auto_cutoff(np.sort(wide)[::-1][:256], wide)
+
+    assert cutoff <= wide.max()

@@ -196,6 +196,13 @@ class LibraryService:
         patterns = self.store.roots.ignore_patterns()
         return factory(self.library, model, patterns, request.verify, request.reindex)
 
+    def check_can_index(self, writer: str = "searchapp index") -> None:
+        """Refuse now, before any progress is shown, when the library is read-only or another
+        indexer is writing it (the same errors `index` would raise)."""
+        from searchapp.writer_lock import WriterLock
+
+        WriterLock(self.settings.data_dir, writer).release()
+
     @staticmethod
     def check_index_paths(paths: Sequence[Path]) -> None:
         """Refuse paths that cannot be indexed, before anything starts."""

@@ -185,6 +185,7 @@ def index(
     request = IndexRequest(model_spec(model, pretrained, model_config), reindex, tag, verify)
     LibraryService.check_index_paths(paths)
     with LibraryService(settings) as service:
+        service.check_can_index()
         if as_json:
             report = service.index(paths, request)
         else:

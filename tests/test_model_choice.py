@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -90,13 +91,13 @@ def test_deleted_vector_index_is_rebuilt_from_the_store(
 ) -> None:
     cli("index", str(photo_dir), *tiny_model.flags)
     before = json.loads(cli("search", "a boat", "--json").stdout)
-    index_file = data_dir / "vectors" / "index.faiss"
-    index_file.unlink()
+    shutil.rmtree(data_dir / "vectors")
 
     after = json.loads(cli("search", "a boat", "--json").stdout)
 
     assert after == before
-    assert index_file.is_file()
+    manifest = json.loads((data_dir / "vectors" / "manifest.json").read_text())
+    assert (data_dir / "vectors" / manifest["base"]).exists()
 
 
 def test_stale_vector_index_is_rebuilt(

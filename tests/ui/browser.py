@@ -88,3 +88,7 @@ PAINTED = """n => {
   const imgs = Array.from(document.querySelectorAll('img.thumb'));
   return imgs.length >= n && imgs.slice(0, n).every(i => i.complete && i.naturalWidth > 0);
 }"""
+EXACTLY_PAINTED = """n => {
+  const imgs = Array.from(document.querySelectorAll('img.thumb'));
+  return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0);
+}"""

@@ -17,6 +17,7 @@ from tests.ui.browser import (
     ARTEFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    EXACTLY_PAINTED,
     PAINTED,
     WAIT_MS,
     running_ui,
@@ -73,8 +74,10 @@ def _search(page: Page, text: str) -> None:
     wait_for_app(page)
 
 
-def _shown(page: Page, n: int) -> list[str]:
-    page.wait_for_function(PAINTED, arg=n, timeout=WAIT_MS)
+def _shown(page: Page, n: int, exactly: bool = False) -> list[str]:
+    """The first `n` thumbnails once painted; `exactly`: once the page shows `n` and no more
+    (a rerun that narrows the results has replaced the earlier grid)."""
+    page.wait_for_function(EXACTLY_PAINTED if exactly else PAINTED, arg=n, timeout=WAIT_MS)
     alts = page.locator("img.thumb").evaluate_all("imgs => imgs.map(i => i.alt)")
     return [str(a) for a in alts]
 
@@ -138,6 +141,6 @@ def test_a_tag_filter_narrows_the_results(page: Page, ui_library: UiLibrary) -> 
     page.keyboard.press("Escape")
     wait_for_app(page)
     assert page.get_by_test_id("stMultiSelect").first.get_by_text(label, exact=True).count()
-    shown = _shown(page, count)
+    shown = _shown(page, count, exactly=True)
     assert shown == _expected(ui_library, "a photo", (label,)) and len(shown) == count
     _shot(page, "tag-filter")

@@ -37,6 +37,7 @@ from searchapp.cli.options import (
     TagFilterOption,
     TopKOption,
     TypeOption,
+    filter_from_flags,
     model_spec,
     open_service,
     search_options,
@@ -56,7 +57,6 @@ from searchapp.cli.tagging import print_tag_runs
 from searchapp.cli.watch import echo_indexer_report, roots_app, watch
 from searchapp.config import Settings
 from searchapp.errors import SearchAppError
-from searchapp.filters import parse_filter
 from searchapp.store.failures import storage_error
 
 
@@ -242,15 +242,8 @@ def search(
     from searchapp.query import parse_query
 
     parsed = parse_query(query)
-    photo_filter = parse_filter(
-        [str(f) for f in folder or ()],
-        after,
-        before,
-        tag or (),
-        file_type or (),
-        camera or (),
-        min_width,
-        min_height,
+    photo_filter = filter_from_flags(
+        folder, after, before, tag, file_type, camera, min_width, min_height
     )
     options = search_options(top_k, offset, min_score, sort, hybrid)
     with open_service(ctx, existing=True) as service:
@@ -281,15 +274,8 @@ def similar(
     """Find photos that look like IMAGE."""
     from searchapp.query import Query
 
-    photo_filter = parse_filter(
-        [str(f) for f in folder or ()],
-        after,
-        before,
-        tag or (),
-        file_type or (),
-        camera or (),
-        min_width,
-        min_height,
+    photo_filter = filter_from_flags(
+        folder, after, before, tag, file_type, camera, min_width, min_height
     )
     options = search_options(top_k, offset, min_score, sort)
     with open_service(ctx, existing=True) as service:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from searchapp.models.base import ModelSpec
     from searchapp.search import SearchOptions
     from searchapp.service import LibraryService
+    from searchapp.store.photo_queries import PhotoFilter
 
 ModelOption = Annotated[
     str | None,
@@ -170,3 +171,28 @@ def search_options(
     from searchapp.search import SearchOptions
 
     return SearchOptions(top_k, offset, parse_min_score(min_score), sort, hybrid)  # type: ignore[arg-type]
+
+
+def filter_from_flags(
+    folders: list[Path] | None,
+    after: str | None,
+    before: str | None,
+    tags: list[str] | None,
+    file_types: list[str] | None,
+    cameras: list[str] | None,
+    min_width: int | None,
+    min_height: int | None,
+) -> PhotoFilter:
+    """The filter flags of `search` and `similar` as one checked filter."""
+    from searchapp.filters import parse_filter
+
+    return parse_filter(
+        [str(f) for f in folders or ()],
+        after,
+        before,
+        tags or (),
+        file_types or (),
+        cameras or (),
+        min_width,
+        min_height,
+    )

@@ -275,7 +275,7 @@ class WatchDaemon:
 
     def _persist_index(self) -> None:
         started = time.monotonic()
-        self.library.live_index(self.model).persist()
+        self.library.vector_backend(self.model).save()
         self._unsaved = False
         self._last_persist = time.monotonic()
         log.debug("vector index saved in %.2f s", self._last_persist - started)

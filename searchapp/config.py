@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     # (IVF-SQ8) index. 50k: where exact search stops being a few milliseconds (README, Scale).
     ann_min_photos: int = Field(default=50_000, ge=1)
 
+    # -- vector backend (searchapp.vector_backend) --------------------------------------------
+    vector_backend: str = "faiss"
+    """`faiss` (index files beside the store) or `milvus` (`milvus_uri`)."""
+    milvus_uri: str | None = None
+    """A milvus-lite file (a path ending in .db; default `<data dir>/milvus.db`) or a Milvus
+    server URI (`http://HOST:19530`)."""
+    milvus_token: SecretStr | None = None
+    milvus_timeout_seconds: float = Field(default=10.0, gt=0)
+    milvus_index: str = "FLAT"
+    """The collection's index type: FLAT (exact), or HNSW / IVF_FLAT / IVF_SQ8 on a server."""
+
     # -- HTTP API (searchapp.api) -------------------------------------------------------------
     api_token: SecretStr | None = None
     """With a token, every API route but /health needs `Authorization: Bearer TOKEN`."""

@@ -49,6 +49,10 @@ class DamagedLibraryError(SearchAppError):
         self.detail = detail or message
 
 
+class VectorBackendError(SearchAppError):
+    """The vector backend is unknown, missing, unreachable or misconfigured."""
+
+
 class VlmError(SearchAppError):
     """The vision-language model cannot answer; search keeps working without it."""
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from searchapp.models.export_cache import Manifest
     from searchapp.models.onnx_embedder import OnnxImageEncoder, OnnxTextEncoder
     from searchapp.models.runtime import RuntimeChoice
-    from searchapp.vectors import VectorIndex
+    from searchapp.vector_backend import VectorBackend, VectorSearcher
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Library:
         self.store = Store(settings.database_path)
         self._embedder: Embedder | None = None
         self._live_index: LiveVectorIndex | None = None
+        self._backend: tuple[int, VectorBackend] | None = None  # (model id, backend)
         self.runtime_choice: RuntimeChoice | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._background_index_builds = False
@@ -46,6 +47,9 @@ class Library:
             self._embedder.unload()
             self._embedder = None
         self._image_encoder = self._text_encoder = None
+        if self._backend is not None:
+            self._backend[1].close()
+            self._backend = None
         self.store.close()
         if self._scratch is not None:
             self._scratch.cleanup()
@@ -206,18 +210,40 @@ class Library:
             None if bias is None else float(bias),
         )
 
-    def vector_index(self, model: StoredModel) -> VectorIndex:
-        """Current for the store as it is now; a process that asks again only pays for what
-        changed (see `LiveVectorIndex`)."""
-        return self.live_index(model).current()
+    def vector_backend(self, model: StoredModel) -> VectorBackend:
+        """The backend `SEARCHAPP_VECTOR_BACKEND` names, for the model's vectors (opened once;
+        an unreachable or misconfigured one raises `VectorBackendError` with one line)."""
+        if self._backend is None or self._backend[0] != model.id:
+            from searchapp.vector_backend import open_vector_backend
 
-    def rebuild_vector_index(self, model: StoredModel) -> VectorIndex:
-        """Build the index again from the store and replace the file (it gave impossible scores)."""
-        return self.live_index(model).rebuild()
+            if self._backend is not None:
+                self._backend[1].close()
+                self._backend = None
+            backend = open_vector_backend(
+                self.settings, self.store, model, self._background_index_builds
+            )
+            self._backend = (model.id, backend)
+        return self._backend[1]
+
+    def vector_index(self, model: StoredModel) -> VectorSearcher:
+        """Current for the store as it is now; a process that asks again only pays for what
+        changed (see `LiveVectorIndex`, `vector_milvus`)."""
+        return self.vector_backend(model).current()
+
+    def rebuild_vector_index(self, model: StoredModel) -> VectorSearcher:
+        """Build the index again from the store (it gave impossible scores)."""
+        return self.vector_backend(model).rebuild()
 
     def live_index(self, model: StoredModel) -> LiveVectorIndex:
+        """The FAISS index: the backend itself when it is FAISS; else one of this process
+        (near-duplicate groups and `doctor` read FAISS's structure)."""
         from searchapp.live_index import LiveVectorIndex
+        from searchapp.vector_faiss import FaissBackend
 
+        if self.settings.vector_backend == "faiss":
+            backend = self.vector_backend(model)
+            if isinstance(backend, FaissBackend):
+                return backend.live
         if self._live_index is None or self._live_index.model.id != model.id:
             self._live_index = LiveVectorIndex(
                 self.store,
@@ -232,18 +258,32 @@ class Library:
         """For long-running processes (`serve`, `watch`): when the library crosses
         `ann_min_photos` or the index's delta grows large, rebuild it in a background thread
         while the current one keeps answering, then swap it in."""
+        from searchapp.vector_faiss import FaissBackend
+
         self._background_index_builds = True
         if self._live_index is not None:
             self._live_index.background_builds = True
+        if self._backend is not None and isinstance(self._backend[1], FaissBackend):
+            self._backend[1].live.background_builds = True
 
     def vector_index_status(self) -> dict[str, object]:
-        """`vector_index` in `searchapp status`: kind, parameters, whether a build runs."""
+        """`vector_index` in `searchapp status`: backend, kind, parameters, whether a build runs
+        (the open backend's report, else the FAISS files' or the configured Milvus)."""
+        if self._backend is not None:
+            return self._backend[1].status()
+        if self.settings.vector_backend != "faiss":
+            from searchapp.milvus_client import milvus_uri
+
+            return {
+                "backend": self.settings.vector_backend,
+                "kind": None,
+                "params": {"uri": milvus_uri(self.settings)},
+                "count": None,
+                "building": False,
+                "build": None,
+            }
         from searchapp.vector_file import index_status
 
-        building = self._live_index is not None and self._live_index.building
-        report = index_status(self.settings.vectors_dir, building)
-        held = self._live_index.held if self._live_index is not None else None
-        if held is not None:  # this process's index (a server's) may be newer than the file
-            report.update(kind=held.kind, params=held.manifest.params or {}, count=held.count)
-            report.update(base_count=held.base.count, built_at=held.manifest.built_at)
+        report = index_status(self.settings.vectors_dir, False)
+        report["backend"] = "faiss"
         return report

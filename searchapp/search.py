@@ -20,7 +20,7 @@ from searchapp.store.photo_queries import PhotoFilter, PhotoRow
 
 if TYPE_CHECKING:
     from searchapp.store import Store, StoredModel
-    from searchapp.vectors import VectorIndex
+    from searchapp.vector_backend import VectorSearcher
 
 log = logging.getLogger(__name__)
 SortOrder = Literal["score", "date"]
@@ -135,8 +135,8 @@ class Ranker:
         self,
         store: Store,
         model: StoredModel,
-        index: Callable[[], VectorIndex],
-        rebuild: Callable[[], VectorIndex],
+        index: Callable[[], VectorSearcher],
+        rebuild: Callable[[], VectorSearcher],
     ) -> None:
         self.store = store
         self.model = model
@@ -144,7 +144,7 @@ class Ranker:
         self._rebuild = rebuild
         self._background: tuple[int, NDArray[np.float32]] | None = None
 
-    def _library_sample(self, index: VectorIndex) -> NDArray[np.float32]:
+    def _library_sample(self, index: VectorSearcher) -> NDArray[np.float32]:
         """Vectors of a random sample of the library, kept until the library grows by a tenth."""
         if self._background is not None and index.count <= self._background[0] * 1.1:
             return self._background[1]
@@ -157,7 +157,7 @@ class Ranker:
 
     def _nearest(
         self,
-        index: VectorIndex,
+        index: VectorSearcher,
         query: NDArray[np.float32],
         k: int,
         allowed: NDArray[np.int64] | None,
@@ -262,7 +262,7 @@ class Ranker:
 
     def _cutoff(
         self,
-        index: VectorIndex,
+        index: VectorSearcher,
         query: NDArray[np.float32],
         top_scores: NDArray[np.float32],
         options: SearchOptions,

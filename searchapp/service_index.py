@@ -116,7 +116,7 @@ class IndexUseCases(ServiceCore):
         with WriterLock(self.settings.data_dir, writer):
             model = self.library.indexing_model(request.model, request.reindex)
             summary = self.index_runner(model, request).run([str(p) for p in paths], progress)
-            self.library.live_index(model).build_now(build_progress)
+            self.library.vector_backend(model).build_now(build_progress)
             report = IndexReport(summary, searchable_seconds=time.perf_counter() - started)
             choice = self.library.runtime_choice
             if choice is not None:

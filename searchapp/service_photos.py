@@ -85,7 +85,7 @@ class PhotoUseCases(ServiceCore):
         if not 0 <= max_hamming <= 64:
             raise InvalidQueryError(f"max_hamming must lie in [0, 64], not {max_hamming}.")
         model = self.query_model()
-        pairs = list(similar_pairs(self.library.vector_index(model), threshold))
+        pairs = list(similar_pairs(self.library.live_index(model).current(), threshold))
         identical = embeddings_with_several_files(self.store.engine, model.id)
         wanted = {a for a, _, _ in pairs} | {b for _, b, _ in pairs} | set(identical)
         facts = image_facts(self.store.engine, model.id, sorted(wanted))
@@ -106,7 +106,7 @@ class PhotoUseCases(ServiceCore):
         model = self.query_model()
         limit = max_points or MAP_POINTS
         index = self.library.vector_index(model)
-        key = (model.id, index.manifest.revision, index.count, limit)
+        key = (model.id, index.revision, index.count, limit)
         with self._model_lock:
             cached = self._maps.get(key)
         if cached is not None:

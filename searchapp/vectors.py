@@ -86,6 +86,10 @@ class VectorIndex:
         return self.base.plan.kind
 
     @property
+    def revision(self) -> str:
+        return self.manifest.revision
+
+    @property
     def count(self) -> int:
         return self.base.count - len(self.delta.dropped) + len(self.delta.ids)
 

@@ -41,7 +41,7 @@ from indexer.scan import SkippedFolder, SkippedFormat, Unreadable, scan
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, read_header
 from searchapp.errors import DamagedLibraryError, StorageFullError
-from searchapp.image_input import decode_for_model
+from searchapp.image_input import decode_for_model, draft_size
 from searchapp.indexing import IndexSummary
 from searchapp.models.base import Embedder
 from searchapp.perceptual import perceptual_hash
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 DECODE_NICENESS = 10
 PREPROCESS_THREADS = 2
+DECODE_AHEAD_BYTES = 256 * 2**20
+PHOTO_BYTES = 3 * 12_000_000  # a 12 MP photo decoded in full
 
 
 def content_hash(data: bytes) -> str:
@@ -434,10 +436,18 @@ class Indexer:
 
     def _window(self) -> int:
         """How many files may be in flight: enough to keep the model fed; while the model is
-        still loading, more, so decoding gets ahead (decoded photos are small, ~0.6 MB)."""
-        if not self._model_ready:
-            return self.batch_size * 8 + self.workers
-        return self.batch_size * 2 + self.workers
+        still loading, more, so decoding gets ahead, as many as DECODE_AHEAD_BYTES of decoded
+        pictures allow (they wait as pictures, not yet as the model's smaller input)."""
+        steady = self.batch_size * 2 + self.workers
+        if self._model_ready:
+            return steady
+        return max(steady, min(self.batch_size * 8 + self.workers, self._decode_ahead))
+
+    @functools.cached_property
+    def _decode_ahead(self) -> int:
+        draft = draft_size(self.settings, self._input_size_for_decode)
+        picture = PHOTO_BYTES if draft is None else 9 * draft * draft  # 4:3, side ~1.5 × draft
+        return DECODE_AHEAD_BYTES // picture
 
     def _flush(self, batch: Batch, summary: IndexSummary) -> int:
         if batch.size == 0:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_image_megapixels: float = Field(default=180.0, gt=0)
     max_file_megabytes: float = Field(default=512.0, gt=0)
     fast_jpeg_decode: bool = True
+    # A JPEG is decoded at reduced scale to no less than this multiple of the model's input
+    # before the final resize (README, "Reduced-scale decoding": agreement with a full decode).
+    jpeg_draft_scale: float = Field(default=2.0, ge=1.0)
     gpu_jpeg_decode: bool = True
     auto_tag: bool = True
     # Libraries with fewer photos are searched exactly; larger ones through an approximate

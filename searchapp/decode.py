@@ -1,7 +1,8 @@
 """Decode one image file into an upright RGB picture and its metadata, or say why not.
 
 JPEGs are decoded at reduced scale (libjpeg DCT scaling through Pillow's draft mode) when the model
-input is far smaller than the photo; EXIF orientation is applied after that.
+input is far smaller than the photo (to at least twice the input by default, see
+`image_input.draft_size`); EXIF orientation is applied after that.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ def read_header(data: bytes, max_megapixels: float) -> Header:
 
 
 def decode_image(data: bytes, draft_size: int | None, max_megapixels: float) -> Decoded:
-    """Decode `data`; `draft_size` is the model's input size (None: always full decode)."""
+    """Decode `data`; a JPEG at the smallest DCT scale whose shortest side is still at least
+    `draft_size` (None: always full decode)."""
     header = read_header(data, max_megapixels)
     image = header.image
     try:

@@ -3,6 +3,7 @@ the indexer uses too (`decode_for_model`, `embed_image`)."""
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from pathlib import Path
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
 
 
 def draft_size(settings: Settings, input_size: int | None) -> int | None:
-    """The size a JPEG may be decoded down to (None: full decode)."""
-    return input_size if settings.fast_jpeg_decode else None
+    """The shortest side a JPEG may be decoded down to (None: full decode): the model's input
+    times `jpeg_draft_scale`, so the final resize still has that many source pixels per output
+    pixel to average (decoding right at the input size changes rankings, README)."""
+    if not settings.fast_jpeg_decode or not input_size:
+        return None
+    return math.ceil(input_size * settings.jpeg_draft_scale)
 
 
 def decode_for_model(data: bytes, settings: Settings, input_size: int | None) -> Decoded:

@@ -55,6 +55,19 @@ class Library:
             self._scratch.cleanup()
             self._scratch = None
 
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the whole model (the indexing runtime's) is in memory."""
+        return self._embedder is not None
+
+    def release_model(self) -> None:
+        """Unload the whole model (the indexing runtime's), keeping the exported query towers:
+        tagging after an index needs only the text tower, and the image tower's weights and
+        buffers would double its memory. The next `embedder` call loads it again."""
+        if self._embedder is not None:
+            self._embedder.unload()
+            self._embedder = None
+
     # -- model choice -----------------------------------------------------------------------
 
     def _spec_of(self, model: StoredModel) -> ModelSpec:

@@ -125,6 +125,7 @@ class IndexUseCases(ServiceCore):
             if request.tag and self.settings.auto_tag:
                 if on_searchable is not None:
                     on_searchable(report)
+                self.library.release_model()
                 report.tagging, report.tagging_skipped = self.tag_new_photos()
                 report.tagged_seconds = time.perf_counter() - started
         return report

@@ -9,6 +9,7 @@ import pytest
 
 from searchapp.config import Settings
 from searchapp.decode import decode_image
+from searchapp.image_input import decode_for_model
 from searchapp.models.base import ModelSpec
 from searchapp.models.registry import load_embedder
 from tests.camera import b32_like_model, camera_jpeg
@@ -28,6 +29,17 @@ def test_camera_size_jpeg_is_decoded_at_reduced_scale_and_upright() -> None:
     assert decoded.image.height > decoded.image.width
     assert min(decoded.image.size) >= 224
     assert max(decoded.image.size) <= 1000
+
+
+def test_by_default_a_jpeg_is_decoded_to_at_least_twice_the_models_input(tmp_path: Path) -> None:
+    data = camera_jpeg(seed=5)
+
+    default = decode_for_model(data, Settings(data_dir=tmp_path), 224).image
+    at_input = decode_for_model(data, Settings(data_dir=tmp_path, jpeg_draft_scale=1), 224).image
+    full = decode_for_model(data, Settings(data_dir=tmp_path, fast_jpeg_decode=False), 224).image
+
+    assert min(default.size) >= 448 and default.size == (1000, 750)
+    assert at_input.size == (500, 375) and full.size == (4000, 3000)
 
 
 def test_fast_path_embeddings_stay_within_cosine_0_99_of_full_decode(

@@ -16,6 +16,7 @@ from searchapp.config import Settings
 from searchapp.models.base import ModelSpec
 from searchapp.service import IndexReport, IndexRequest, LibraryService
 from tests.conftest import CliRunner, TinyModel, run_searchapp
+from tests.photos import make_photo
 
 
 def _index_json(
@@ -76,6 +77,33 @@ def test_photos_are_searchable_while_tagging_has_not_run(
     assert sum(run.images for run in report.tagging) == 12
     assert report.tagged_seconds is not None
     assert report.searchable_seconds <= report.tagged_seconds
+
+
+def test_tagging_after_an_index_runs_without_the_indexing_model_which_loads_again_when_needed(
+    tiny_model: TinyModel, photo_dir: Path, data_dir: Path
+) -> None:
+    settings = Settings(data_dir=data_dir, precision="fp32", runtime="onnx")
+    spec = ModelSpec(tiny_model.name, str(tiny_model.checkpoint), tiny_model.config_path)
+    loaded: list[tuple[str, bool]] = []
+    with LibraryService(settings) as service:
+        tag_new_photos = service.tag_new_photos
+
+        def tag_and_note() -> tuple[list[Any], str | None]:
+            loaded.append(("tagging", service.library.model_loaded))
+            return tag_new_photos()
+
+        service.tag_new_photos = tag_and_note  # type: ignore[method-assign]
+        first = service.index(
+            [photo_dir],
+            IndexRequest(spec),
+            on_searchable=lambda _: loaded.append(("searchable", service.library.model_loaded)),
+        )
+        make_photo(photo_dir / "new.jpg", seed=99)
+        second = service.index([photo_dir], IndexRequest(spec))
+
+    assert loaded == [("searchable", True), ("tagging", False), ("tagging", False)]
+    assert sum(run.images for run in first.tagging) == 12
+    assert second.summary.embedded == 1 and sum(run.images for run in second.tagging) == 1
 
 
 def test_an_index_stopped_before_tagging_is_searchable_and_the_next_run_tags(

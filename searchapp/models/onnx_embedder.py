@@ -39,12 +39,17 @@ def _threads() -> int:
 
 def open_session(path: Path) -> Any:
     """An ONNX Runtime CPU session with one thread per usable core; its threads sleep between
-    calls instead of spinning, so decode workers get the cores while a batch is assembled."""
+    calls instead of spinning, so decode workers get the cores while a batch is assembled.
+
+    Without ONNX Runtime's CPU memory arena: the arena keeps the largest activations of every
+    batch shape it has seen (+470 MiB for ViT-B-32-256's image tower at batch 32, +90 MiB for
+    its text tower over the default vocabulary) at no measurable gain in speed here."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = _threads()
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = False
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(
         str(path), sess_options=options, providers=["CPUExecutionProvider"]

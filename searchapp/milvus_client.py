@@ -31,7 +31,7 @@ def milvus_uri(settings: Settings) -> str:
     return str(Path(uri).expanduser().absolute()) if is_local(uri) else uri
 
 
-def _reason(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     message = str(getattr(exc, "message", "") or exc or type(exc).__name__)
     return message.strip().splitlines()[0][:200] if message.strip() else type(exc).__name__
 
@@ -98,13 +98,14 @@ def connect(settings: Settings) -> Any:
         client = MilvusClient(uri=uri, token=token, timeout=timeout)
         client.list_collections(timeout=timeout)
     except Exception as exc:
+        reason = describe_failure(exc)
         if local:
             raise VectorBackendError(
-                f"Cannot open the milvus-lite file {uri} ({_reason(exc)}). Check the path, or "
+                f"Cannot open the milvus-lite file {uri} ({reason}). Check the path, or "
                 "delete it to rebuild it from the library."
             ) from None
         raise VectorBackendError(
-            f"Cannot reach Milvus at {uri} ({_reason(exc)}). Start the Milvus server, or set "
+            f"Cannot reach Milvus at {uri} ({reason}). Start the Milvus server, or set "
             "SEARCHAPP_MILVUS_URI to a reachable server or a local milvus-lite file "
             "(a path ending in .db)."
         ) from None

@@ -36,6 +36,13 @@ class ServiceCore:
     def query_model(self, requested: ModelSpec | None = None) -> StoredModel:
         return self.library.query_model(requested)
 
+    def check_vector_backend(self, model: StoredModel | None = None) -> None:
+        """Open the vector backend now (of `model`, else the library's), so that an unreachable
+        or misconfigured one is reported in one line at start, not at the first query."""
+        model = model or self.store.active_model()
+        if model is not None:
+            self.library.vector_backend(model)
+
     def uses_model(self, spec: ModelSpec) -> bool:
         """Whether the library is indexed with the model `spec` names."""
         active = self.store.active_model()

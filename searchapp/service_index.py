@@ -115,6 +115,7 @@ class IndexUseCases(ServiceCore):
         self.check_index_paths(paths)
         with WriterLock(self.settings.data_dir, writer):
             model = self.library.indexing_model(request.model, request.reindex)
+            self.library.vector_backend(model)  # an unreachable backend fails before any work
             summary = self.index_runner(model, request).run([str(p) for p in paths], progress)
             self.library.vector_backend(model).build_now(build_progress)
             report = IndexReport(summary, searchable_seconds=time.perf_counter() - started)

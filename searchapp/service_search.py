@@ -58,6 +58,7 @@ class SearchUseCases(ServiceCore):
         if isinstance(query, str):
             query = Query.text(query)
         model = self.query_model(requested_model)
+        self.check_vector_backend(model)
         timings: dict[str, float] = {}
         clock = Stopwatch(timings)
         vector = self.query_vector(query, model)

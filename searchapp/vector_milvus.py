@@ -13,18 +13,21 @@ them is repaired by the next follow. Scores are inner products (metric IP) over 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from searchapp.milvus_client import connect, is_local, milvus_uri, release
+from searchapp.errors import VectorBackendError
+from searchapp.milvus_client import connect, describe_failure, is_local, milvus_uri, release
 from searchapp.vector_base import merge_top_k
 
 if TYPE_CHECKING:
@@ -37,6 +40,35 @@ PREFIX = "searchapp."
 WRITE_BATCH = 2_000
 FILTER_CHUNK = 16_384  # allowed ids per `id in [...]` expression
 MAX_LIMIT = 16_384  # Milvus's top-k ceiling
+P = ParamSpec("P")
+R = TypeVar("R")
+Method = Callable[Concatenate["MilvusBackend", P], R]
+
+
+def reported(what: str) -> Callable[[Method[P, R]], Method[P, R]]:
+    """A Milvus failure (after pymilvus's own retries with backoff) becomes one line; the store
+    keeps every vector, so nothing is lost and the next follow repairs the collection."""
+
+    def wrap(method: Method[P, R]) -> Method[P, R]:
+        @functools.wraps(method)
+        def call(self: MilvusBackend, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(self, *args, **kwargs)
+            except VectorBackendError:
+                raise
+            except Exception as exc:
+                from pymilvus.exceptions import MilvusException
+
+                if not isinstance(exc, MilvusException):
+                    raise
+                raise VectorBackendError(
+                    f"Milvus at {self.uri} failed while {what} ({describe_failure(exc)}). Check "
+                    "the server and try again; the library's vectors are safe in its store."
+                ) from None
+
+        return call
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -120,6 +152,7 @@ class MilvusBackend:
             return None
         return state if state.generation >= 0 and state.removal_seq >= 0 else None
 
+    @reported("following the library")
     def current(self) -> MilvusBackend:
         from searchapp.store.vector_state import vector_changes, vector_state
 
@@ -167,6 +200,7 @@ class MilvusBackend:
         self.client.alter_collection_properties(self.collection, properties=state.properties())
         self._state = state
 
+    @reported("rebuilding the collection")
     def rebuild(self, progress: BuildProgress | None = None) -> MilvusBackend:
         """Drop the collection and load every vector of the model from the store."""
         from searchapp.store.vector_state import model_extent, vector_state
@@ -224,6 +258,7 @@ class MilvusBackend:
 
     # -- rows ---------------------------------------------------------------------------------
 
+    @reported("adding vectors")
     def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         for start in range(0, len(ids), WRITE_BATCH):
             rows = [
@@ -236,6 +271,7 @@ class MilvusBackend:
             ]
             self.client.upsert(self.collection, rows)
 
+    @reported("removing vectors")
     def remove(self, ids: NDArray[np.int64]) -> None:
         for start in range(0, len(ids), WRITE_BATCH):
             self.client.delete(self.collection, ids=ids[start : start + WRITE_BATCH].tolist())
@@ -254,6 +290,7 @@ class MilvusBackend:
     def revision(self) -> str:
         return self._state.revision if self._state is not None else ""
 
+    @reported("listing vectors")
     def ids(self) -> NDArray[np.int64]:
         found: list[int] = []
         iterator = self.client.query_iterator(
@@ -266,6 +303,7 @@ class MilvusBackend:
             iterator.close()
         return np.sort(np.asarray(found, dtype=np.int64))
 
+    @reported("searching")
     def search(
         self, queries: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:

@@ -19,6 +19,7 @@ from searchapp.errors import (
     PhotoNotFoundError,
     ReadOnlyLibraryError,
     SearchAppError,
+    VectorBackendError,
     VlmError,
     VlmTimeoutError,
     WeightsUnavailableError,
@@ -37,6 +38,7 @@ STATUS_OF: tuple[tuple[type[SearchAppError], int], ...] = (
     (ModelNotFoundError, 503),
     (WeightsUnavailableError, 503),
     (DamagedLibraryError, 503),
+    (VectorBackendError, 503),
     (VlmTimeoutError, 504),
     (VlmError, 503),
 )

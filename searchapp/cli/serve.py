@@ -37,6 +37,7 @@ def serve(
     if token:
         settings = settings.model_copy(update={"api_token": SecretStr(token)})
     with LibraryService(settings) as service:
+        service.check_vector_backend()
         shown = f"[{host}]" if ":" in host else host
         console.print(
             f"Serving {settings.data_dir} on http://{shown}:{port} (Ctrl-C stops)",

@@ -78,6 +78,7 @@ def watch(
                 "with `searchapp roots add PATH`."
             )
         stored = service.library.indexing_model(model_spec(model, pretrained, model_config))
+        service.check_vector_backend(stored)
         options = WatchOptions(settle_seconds=settle, rescan_seconds=rescan_minutes * 60)
         serve(WatchDaemon(service, stored, options))
 

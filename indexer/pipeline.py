@@ -40,7 +40,7 @@ from indexer.records import (
 from indexer.scan import SkippedFolder, SkippedFormat, Unreadable, scan
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, read_header
-from searchapp.errors import DamagedLibraryError, StorageFullError
+from searchapp.errors import DamagedLibraryError, DatabaseUnavailableError, StorageFullError
 from searchapp.image_input import decode_for_model, draft_size
 from searchapp.indexing import IndexSummary
 from searchapp.models.base import Embedder
@@ -342,7 +342,7 @@ class Indexer:
             self.store.drop_other_models(self.model.id)
             if any(os.path.isdir(root) for root in root_list):
                 self.store.record_skipped_formats(summary.skipped_formats)
-        except (DBAPIError, OSError) as exc:
+        except (DBAPIError, OSError, DatabaseUnavailableError) as exc:
             raise self._storage_failure(exc, len(todo)) from None
         summary.seconds = time.perf_counter() - started
         return summary
@@ -353,6 +353,10 @@ class Indexer:
         kept = f"after {self._written} of {total} photos; those {self._written} are saved"
         if self._written == 0:
             kept = f"before the first of {total} photos was saved; the library is as it was"
+        if isinstance(exc, DatabaseUnavailableError):
+            return DatabaseUnavailableError(f"Indexing stopped {kept}. {exc}")
+        if path is None:  # PostgreSQL: not a disk of ours; its own message says what failed
+            return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
         if is_disk_full(exc, path.parent):
             return StorageFullError(
                 f"Disk full {kept}. Free space on the disk holding {path.parent} and run "

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEARCHAPP_", extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    """The metadata store: None is the SQLite file in the data directory (the default);
+    `postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE` puts it on PostgreSQL (extra
+    `[scale]`), shared by every worker and server of a deployment; the data directory then
+    keeps only what is derived (the vector index, thumbnails)."""
+    database_retry_seconds: float = Field(default=30.0, ge=0)
+    """How long a lost PostgreSQL connection is retried (with backoff) before a command stops."""
     device: Device = "auto"
     precision: EmbeddingPrecision = "auto"
     runtime: Runtime = "auto"
@@ -85,6 +92,11 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "library.sqlite3"
+
+    @property
+    def database(self) -> Path | str:
+        """What `Store` opens: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     @property
     def vectors_dir(self) -> Path:

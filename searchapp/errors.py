@@ -91,3 +91,7 @@ class StorageFullError(SearchAppError):
 
 class StorageIOError(SearchAppError):
     """Reading or writing the library failed at the operating system (an I/O error)."""
+
+
+class DatabaseUnavailableError(SearchAppError):
+    """The PostgreSQL server cannot be reached, refuses us, or was lost for too long."""

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class Library:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.database_path)
+        self.store = Store(settings.database, retry_seconds=settings.database_retry_seconds)
         self._embedder: Embedder | None = None
         self._live_index: LiveVectorIndex | None = None
         self._backend: tuple[int, VectorBackend] | None = None  # (model id, backend)

@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.photos import make_photo
+from tests.postgres_server import MISSING_REASON, PostgresServer, find_binaries, running_server
 
 TINY_CONFIG = {
     "embed_dim": 32,
@@ -159,3 +160,56 @@ def tiny_smolvlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_vlm import build_tiny_smolvlm
 
     return build_tiny_smolvlm(tmp_path_factory.mktemp("tiny-smolvlm"))
+
+
+# -- PostgreSQL (tests/postgres_server.py) ---------------------------------------------------
+# CI sets SEARCHAPP_REQUIRE_POSTGRES=1: there a missing server or driver fails instead of skipping.
+
+
+def _postgres_binaries() -> Path:
+    binaries = find_binaries()
+    reason = MISSING_REASON if binaries is None else None
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        reason = "psycopg is not installed: `pip install 'searchapp[scale]'` (psycopg 3)"
+    if reason is not None:
+        if os.environ.get("SEARCHAPP_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    assert binaries is not None
+    return binaries
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (in a temporary directory)."""
+    with running_server(_postgres_binaries()) as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[PostgresServer]:
+    """A server of this test's own, which it may stop and start again."""
+    with running_server(_postgres_binaries()) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """`postgresql+psycopg://…` of a new, empty database on the session's server."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Each metadata store in turn: what `Store(...)` opens (and SEARCHAPP_DATABASE_URL holds)."""
+    if request.param == "sqlite":
+        return tmp_path / "data" / "library.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def database_env(database: Path | str) -> dict[str, str]:
+    """The environment that points `searchapp` at `database` (empty for SQLite in the data dir)."""
+    return {} if isinstance(database, Path) else {"SEARCHAPP_DATABASE_URL": database}

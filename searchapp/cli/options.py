@@ -156,7 +156,7 @@ def open_service(ctx: typer.Context, existing: bool = False) -> LibraryService:
     from searchapp.service import LibraryService
 
     settings = settings_of(ctx)
-    if existing and not settings.database_path.exists():
+    if existing and settings.database_url is None and not settings.database_path.exists():
         raise LibraryEmptyError(
             f"There is no library in {settings.data_dir}. Run `searchapp index PATH` first, or "
             "give the data directory of an existing one with --data-dir."

@@ -1,5 +1,6 @@
 """The SQL of captions: one caption per image with the model and prompt that wrote it, the
-images still to caption, and full-text matches (SQLite FTS5, BM25 order) for hybrid search.
+images still to caption, and full-text matches (SQLite FTS5, BM25 order; PostgreSQL: a GIN
+tsvector index, ts_rank order) for hybrid search.
 
 Captions hang off `images`, so they follow a photo through moves and renames and vanish with it;
 triggers keep `captions_fts` in step with every insert, update and (cascading) delete."""
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from searchapp.store.dialect import upsert
 from searchapp.store.schema import captions, files
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -52,6 +53,21 @@ def fts_query(query: str) -> str | None:
     if not words:
         return None
     return " OR ".join(f'"{word}"' for word in dict.fromkeys(words))
+
+
+SQLITE_MATCHES = text(
+    "SELECT e.id FROM captions_fts JOIN embeddings e ON e.image_id = captions_fts.rowid "
+    "WHERE captions_fts MATCH :match AND e.model_id = :model_id "
+    "ORDER BY bm25(captions_fts) LIMIT :limit"
+)
+# PostgreSQL: the GIN index on to_tsvector('english', text) (migration 0005); any word, ranked
+# by ts_rank (its order differs from BM25's on ties and long captions).
+POSTGRESQL_MATCHES = text(
+    "SELECT e.id FROM captions c JOIN embeddings e ON e.image_id = c.image_id, "
+    "websearch_to_tsquery('english', :match) q "
+    "WHERE to_tsvector('english', c.text) @@ q AND e.model_id = :model_id "
+    "ORDER BY ts_rank(to_tsvector('english', c.text), q) DESC, e.id LIMIT :limit"
+)
 
 
 def _under(root: str | None) -> Any:
@@ -97,7 +113,7 @@ class CaptionStore:
             for item in new:
                 values = {"model": item.model, "prompt": item.prompt, "text": item.text}
                 conn.execute(
-                    sqlite_insert(captions)
+                    upsert(conn, captions)
                     .values(image_id=item.image_id, created_at=now, **values)
                     .on_conflict_do_update(
                         index_elements=[captions.c.image_id], set_={**values, "created_at": now}
@@ -143,11 +159,10 @@ class CaptionStore:
         match = fts_query(query)
         if match is None:
             return []
-        sql = text(
-            "SELECT e.id FROM captions_fts JOIN embeddings e ON e.image_id = captions_fts.rowid "
-            "WHERE captions_fts MATCH :match AND e.model_id = :model_id "
-            "ORDER BY bm25(captions_fts) LIMIT :limit"
-        )
         with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                sql, match = POSTGRESQL_MATCHES, " or ".join(WORD.findall(query.lower()))
+            else:
+                sql = SQLITE_MATCHES
             rows = conn.execute(sql, {"match": match, "model_id": model_id, "limit": limit})
             return [int(row[0]) for row in rows]

@@ -105,11 +105,13 @@ def storage_error(exc: BaseException, database_path: Path) -> SearchAppError | N
 
 def damage_of(store: Store) -> str | None:
     """After a failed write: SQLite's `quick_check` verdict when the file is damaged, else None
-    (also when the check itself cannot run)."""
+    (also when the check itself cannot run, and on PostgreSQL, which checks itself)."""
     from sqlalchemy.exc import DBAPIError
 
     from searchapp.store.connection import quick_check
 
+    if store.is_postgresql:
+        return None
     try:
         return quick_check(store.engine)
     except DBAPIError as exc:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from searchapp.store.dialect import upsert
 from searchapp.store.schema import indexer_errors, indexer_status
 
 STATUS_ROW_ID = 1
@@ -60,7 +60,7 @@ class IndexerStatusTable:
         values = dataclasses.asdict(status)
         with self._engine.begin() as conn:
             conn.execute(
-                sqlite_insert(indexer_status)
+                upsert(conn, indexer_status)
                 .values(id=STATUS_ROW_ID, **values)
                 .on_conflict_do_update(index_elements=[indexer_status.c.id], set_=values)
             )

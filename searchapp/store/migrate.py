@@ -22,13 +22,13 @@ def current_revision(conn: Connection) -> str | None:
     return None if value is None else str(value)
 
 
-def require_current(conn: Connection, database_path: Path) -> None:
+def require_current(conn: Connection, location: object) -> None:
     """A read-only library cannot be upgraded: say so rather than fail on a missing column."""
     from searchapp.errors import ReadOnlyLibraryError
 
     if current_revision(conn) != HEAD_REVISION:
         raise ReadOnlyLibraryError(
-            f"The library {database_path} was made by another version of searchapp and must be "
+            f"The library {location} was made by another version of searchapp and must be "
             "upgraded, which needs write access: open it once where it is writable."
         )
 
@@ -40,7 +40,9 @@ def upgrade_to_head(conn: Connection) -> None:
     # killed mid-way leaves the schema as it was (SQLite's DDL is transactional, though the
     # driver would otherwise run it outside one), and a second process opening the same library
     # (an indexer and a reader started together) waits, then finds it upgraded.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # (On PostgreSQL DDL is transactional too; the caller holds an advisory lock instead.)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
     if current_revision(conn) == HEAD_REVISION:
         return
     from alembic import command

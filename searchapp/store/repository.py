@@ -6,24 +6,25 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import and_, delete, func, or_, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from searchapp.models.base import ModelIdentity
 from searchapp.store.caption_store import CaptionStore
 from searchapp.store.connection import is_read_only, open_checked
+from searchapp.store.dialect import upsert
 from searchapp.store.failures import is_damage, storage_error
 from searchapp.store.file_details import FileDetails, file_details
 from searchapp.store.indexer_status import IndexerStatusTable
 from searchapp.store.photo_queries import PhotoQueries
+from searchapp.store.postgres import describe, is_postgresql_url, open_postgres, with_backoff
 from searchapp.store.records import (
     EmbeddedFile,
     FailedFile,
@@ -39,6 +40,8 @@ from searchapp.store.tag_store import TagStore
 from searchapp.store.vector_pages import vector_pages
 
 SQL_CHUNK = 500
+DEFAULT_RETRY_SECONDS = 30.0
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -55,13 +58,24 @@ def _chunks(items: Sequence[Any], size: int = SQL_CHUNK) -> Iterator[Sequence[An
 
 
 class Store:
-    """SQLite through SQLAlchemy Core, in WAL mode so readers never block the writer."""
+    """The metadata store through SQLAlchemy Core: SQLite (a file, in WAL mode so readers never
+    block the writer) or PostgreSQL (a `postgresql+psycopg://` URL; see `store.postgres`)."""
 
-    def __init__(self, database_path: Path, read_only: bool | None = None) -> None:
+    def __init__(
+        self,
+        database: Path | str,
+        read_only: bool | None = None,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    ) -> None:
         """`read_only=None`: read-only when this process cannot write the database or its folder
-        (a read-only mount); then nothing is written, and a schema that is behind is an error."""
-        self.path = database_path
-        self.read_only = is_read_only(database_path) if read_only is None else read_only
+        (a read-only mount); then nothing is written, and a schema that is behind is an error.
+        `retry_seconds`: how long a lost PostgreSQL connection is waited for."""
+        self.url: str | None = str(database) if is_postgresql_url(database) else None
+        self.path = Path(database) if self.url is None else None
+        self.retry_seconds = retry_seconds
+        if read_only is None:
+            read_only = self.path is not None and is_read_only(self.path)
+        self.read_only = read_only
         self.engine: Engine = self._open()
         self.tags = TagStore(self.engine)
         self.captions = CaptionStore(self.engine)
@@ -69,10 +83,22 @@ class Store:
         self.indexer_status = IndexerStatusTable(self.engine)
         self.photos = PhotoQueries(self.engine)
 
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url is not None
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages: the file, or the server (never a password)."""
+        return str(self.path) if self.url is None else f"PostgreSQL at {describe(self.url)}"
+
     def _open(self) -> Engine:
         """Open, upgrade (or, read-only, check) the schema, and check the file for damage where
         that is cheap. A library that cannot be opened for writing because its disk is full or
         failing is opened read-only, so that searching still works."""
+        if self.url is not None:
+            return open_postgres(self.url, self.read_only, self.retry_seconds)
+        assert self.path is not None
         try:
             return open_checked(self.path, self.read_only)
         except DBAPIError as exc:
@@ -84,6 +110,13 @@ class Store:
                 return open_checked(self.path, read_only=True)
             except DBAPIError as again:
                 raise storage_error(again, self.path) or again from None
+
+    def _retrying(self, action: Callable[[], T], what: str) -> T:
+        """On PostgreSQL, `action` (a whole transaction, so idempotent) tried again while the
+        connection is lost, for up to `retry_seconds`; on SQLite just `action()`."""
+        if self.url is None:
+            return action()
+        return with_backoff(action, what, self.url, self.retry_seconds)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -108,7 +141,7 @@ class Store:
         """Record the model (once per identity); `activate_model` makes it the library's."""
         with self.engine.begin() as conn:
             conn.execute(
-                sqlite_insert(models)
+                upsert(conn, models)
                 .values(
                     key=identity.key,
                     backend=identity.backend,
@@ -145,9 +178,25 @@ class Store:
     @staticmethod
     def _set_state(conn: Connection, key: str, value: str) -> None:
         conn.execute(
-            sqlite_insert(library_state)
+            upsert(conn, library_state)
             .values(key=key, value=value)
             .on_conflict_do_update(index_elements=[library_state.c.key], set_={"value": value})
+        )
+
+    @staticmethod
+    def _lock_generation(conn: Connection) -> None:
+        """Take the generation row's lock first in a transaction that adds or removes vectors
+        (PostgreSQL: `FOR UPDATE`; SQLite's writer lock already serialises): concurrent writers
+        then commit one after another, so embedding ids and removal seqs grow in commit order
+        (a reader that appends the ids above its highest never misses a row) and no two writers
+        bump the generation to the same number."""
+        conn.execute(
+            upsert(conn, library_state).values(key="generation", value="0").on_conflict_do_nothing()
+        )
+        conn.execute(
+            select(library_state.c.value)
+            .where(library_state.c.key == "generation")
+            .with_for_update()
         )
 
     def _bump_generation(self, conn: Connection) -> None:
@@ -217,8 +266,12 @@ class Store:
             .join(images, images.c.id == embeddings.c.image_id)
             .where(images.c.content_hash == content_hash, embeddings.c.model_id == model_id)
         )
-        with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+
+        def read() -> bool:
+            with self.engine.connect() as conn:
+                return conn.execute(query).first() is not None
+
+        return self._retrying(read, "reading the store")
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -229,13 +282,26 @@ class Store:
         linked: Sequence[LinkedFile] = (),
         failed: Sequence[FailedFile] = (),
     ) -> None:
-        """Everything a batch produced, in one transaction: all of it is stored or none."""
+        """Everything a batch produced, in one transaction: all of it is stored or none (on
+        PostgreSQL a lost connection rolls it back, and it is written again once back)."""
+        self._retrying(
+            lambda: self._write_batch(model_id, embedded, linked, failed), "writing a batch"
+        )
+
+    def _write_batch(
+        self,
+        model_id: int,
+        embedded: Sequence[EmbeddedFile],
+        linked: Sequence[LinkedFile],
+        failed: Sequence[FailedFile],
+    ) -> None:
         now = time.time()
         with self.engine.begin() as conn:
+            self._lock_generation(conn)
             for item in embedded:
                 image_id = self._upsert_image(conn, item)
                 conn.execute(
-                    sqlite_insert(embeddings)
+                    upsert(conn, embeddings)
                     .values(image_id=image_id, model_id=model_id, vector=item.vector.tobytes())
                     .on_conflict_do_update(
                         index_elements=[embeddings.c.image_id, embeddings.c.model_id],
@@ -265,7 +331,7 @@ class Store:
         if meta.phash is not None:  # a picture decoded on the GPU has none: keep the older one
             values["phash"] = meta.phash
         conn.execute(
-            sqlite_insert(images)
+            upsert(conn, images)
             .values(content_hash=item.content_hash, **values)
             .on_conflict_do_update(index_elements=[images.c.content_hash], set_=values)
         )
@@ -297,14 +363,18 @@ class Store:
             "indexed_at": now,
         }
         conn.execute(
-            sqlite_insert(files)
+            upsert(conn, files)
             .values(path=stat.path, **values)
             .on_conflict_do_update(index_elements=[files.c.path], set_=values)
         )
 
     def remove_files(self, paths: Sequence[str]) -> int:
         """Forget files that are gone, then the images and vectors nothing points at any more."""
+        return self._retrying(lambda: self._remove_files(paths), "forgetting removed files")
+
+    def _remove_files(self, paths: Sequence[str]) -> int:
         with self.engine.begin() as conn:
+            self._lock_generation(conn)
             for chunk in _chunks(list(paths)):
                 conn.execute(delete(files).where(files.c.path.in_(chunk)))
             referenced = select(files.c.image_id).where(files.c.image_id.is_not(None))
@@ -316,6 +386,7 @@ class Store:
     def drop_other_models(self, model_id: int) -> int:
         """After a complete re-index, vectors of earlier models are dead weight."""
         with self.engine.begin() as conn:
+            self._lock_generation(conn)
             dropped = conn.execute(delete(embeddings).where(embeddings.c.model_id != model_id))
             if dropped.rowcount:
                 self._bump_generation(conn)

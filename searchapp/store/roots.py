@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from searchapp.store.dialect import upsert
 from searchapp.store.schema import ignore_patterns, library_roots
 
 
@@ -27,7 +27,7 @@ class LibraryRoots:
         """Record an (absolute) root; False when it was one already."""
         with self._engine.begin() as conn:
             added = conn.execute(
-                sqlite_insert(library_roots)
+                upsert(conn, library_roots)
                 .values(path=path, added_at=time.time())
                 .on_conflict_do_nothing(index_elements=[library_roots.c.path])
             )
@@ -46,7 +46,7 @@ class LibraryRoots:
     def add_ignore_pattern(self, pattern: str) -> bool:
         with self._engine.begin() as conn:
             added = conn.execute(
-                sqlite_insert(ignore_patterns)
+                upsert(conn, ignore_patterns)
                 .values(pattern=pattern, added_at=time.time())
                 .on_conflict_do_nothing(index_elements=[ignore_patterns.c.pattern])
             )

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import and_, delete, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.engine import Engine
 
+from searchapp.store.dialect import upsert
 from searchapp.store.schema import (
     embeddings,
     files,
@@ -57,6 +57,18 @@ class ImageTag:
     vocabulary: str
     label: str
     score: float
+
+
+# Portable upserts (SQLite ≥ 3.24 and PostgreSQL): rows of embeddings deleted meanwhile vanish.
+COVER_SQL = text(
+    "INSERT INTO tag_coverage (vocabulary_id, embedding_id) SELECT :v, id FROM embeddings "
+    "WHERE id = :e ON CONFLICT (vocabulary_id, embedding_id) DO NOTHING"
+)
+TAG_SQL = text(
+    "INSERT INTO tags (vocabulary_id, embedding_id, label, score) SELECT :v, id, :l, :s "
+    "FROM embeddings WHERE id = :e "
+    "ON CONFLICT (vocabulary_id, embedding_id, label) DO UPDATE SET score = excluded.score"
+)
 
 
 class TagStore:
@@ -115,7 +127,7 @@ class TagStore:
             )
             scoring_changed = row is not None and (row.threshold != threshold or row.top_k != top_k)
             conn.execute(
-                sqlite_insert(vocabularies)
+                upsert(conn, vocabularies)
                 .values(name=name, **values)
                 .on_conflict_do_update(index_elements=[vocabularies.c.name], set_=values)
             )
@@ -154,7 +166,7 @@ class TagStore:
         }
         with self.engine.begin() as conn:
             conn.execute(
-                sqlite_insert(label_embeddings)
+                upsert(conn, label_embeddings)
                 .values(vocabulary_id=vocabulary_id, model_id=model_id, **values)
                 .on_conflict_do_update(
                     index_elements=[label_embeddings.c.vocabulary_id, label_embeddings.c.model_id],
@@ -210,17 +222,15 @@ class TagStore:
         Embeddings deleted meanwhile (a concurrent re-index) are skipped, not an error."""
         with self.engine.begin() as conn:
             if embedding_ids:
-                conn.exec_driver_sql(
-                    "INSERT OR REPLACE INTO tag_coverage (vocabulary_id, embedding_id) "
-                    "SELECT ?, id FROM embeddings WHERE id = ?",
-                    [(vocabulary_id, int(i)) for i in embedding_ids],
-                )
+                conn.execute(COVER_SQL, [{"v": vocabulary_id, "e": int(i)} for i in embedding_ids])
             if not found:
                 return
-            conn.exec_driver_sql(
-                "INSERT OR REPLACE INTO tags (vocabulary_id, embedding_id, label, score) "
-                "SELECT ?, id, ?, ? FROM embeddings WHERE id = ?",
-                [(vocabulary_id, label, score, int(i)) for i, label, score in found],
+            conn.execute(
+                TAG_SQL,
+                [
+                    {"v": vocabulary_id, "l": label, "s": score, "e": int(i)}
+                    for i, label, score in found
+                ],
             )
 
     # -- reading ----------------------------------------------------------------------------

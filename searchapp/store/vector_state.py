@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.engine import Engine
 
+from searchapp.store.dialect import snapshot
 from searchapp.store.schema import embeddings, library_state, vector_removals
 
 IN_CHUNK = 500
@@ -58,8 +59,7 @@ def _state(conn: Connection) -> VectorState:
 
 
 def vector_state(engine: Engine) -> VectorState:
-    with engine.connect() as conn:
-        conn.exec_driver_sql("BEGIN")
+    with snapshot(engine) as conn:
         return _state(conn)
 
 
@@ -76,8 +76,7 @@ def vector_changes(
 ) -> VectorChanges:
     """Counters, dropped ids and new rows from one read transaction, so nothing committed in
     between is half seen: a later change moves the counters past what this returns."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql("BEGIN")
+    with snapshot(engine) as conn:
         state = _state(conn)
         dropped = np.unique(
             np.fromiter(

@@ -35,6 +35,45 @@ BUMP_REMOVED = (
     "UPDATE library_state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
     "WHERE key = 'vectors_removed'"
 )
+# PostgreSQL: one statement-level trigger function per event, counting the statement's rows
+# (transition tables); an update counts only rows whose vector really changed.
+PG_BUMP = (
+    "UPDATE library_state SET value = CAST(CAST(value AS BIGINT) + {count} AS TEXT) "
+    "WHERE key = 'vectors_removed'"
+)
+PG_FUNCTION = (
+    "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN {body}; RETURN NULL; END $$"
+)
+PG_REMOVED_COUNT = "(SELECT count(*) FROM old_rows)"
+PG_CHANGED_COUNT = (
+    "(SELECT count(*) FROM old_rows o JOIN new_rows n ON n.id = o.id "
+    "WHERE n.vector IS DISTINCT FROM o.vector)"
+)
+
+
+def _postgresql_triggers() -> None:
+    op.execute(
+        PG_FUNCTION.format(
+            name="searchapp_embeddings_removed", body=PG_BUMP.format(count=PG_REMOVED_COUNT)
+        )
+    )
+    op.execute(
+        PG_FUNCTION.format(
+            name="searchapp_embeddings_vector_changed",
+            body=PG_BUMP.format(count=PG_CHANGED_COUNT),
+        )
+    )
+    op.execute(
+        "CREATE TRIGGER embeddings_removed AFTER DELETE ON embeddings "
+        "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION searchapp_embeddings_removed()"
+    )
+    op.execute(
+        "CREATE TRIGGER embeddings_vector_changed AFTER UPDATE ON embeddings "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION searchapp_embeddings_vector_changed()"
+    )
 
 
 def upgrade() -> None:
@@ -75,7 +114,13 @@ def upgrade() -> None:
         sa.Column("path", sa.String),
         sa.Column("reason", sa.Text, nullable=False),
     )
-    op.execute("INSERT OR IGNORE INTO library_state (key, value) VALUES ('vectors_removed', '0')")
+    op.execute(
+        "INSERT INTO library_state (key, value) VALUES ('vectors_removed', '0') "
+        "ON CONFLICT DO NOTHING"
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        _postgresql_triggers()
+        return
     op.execute(
         f"CREATE TRIGGER embeddings_removed AFTER DELETE ON embeddings BEGIN {BUMP_REMOVED}; END"
     )
@@ -86,8 +131,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS embeddings_vector_changed")
-    op.execute("DROP TRIGGER IF EXISTS embeddings_removed")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS embeddings_vector_changed ON embeddings")
+        op.execute("DROP TRIGGER IF EXISTS embeddings_removed ON embeddings")
+        op.execute("DROP FUNCTION IF EXISTS searchapp_embeddings_vector_changed()")
+        op.execute("DROP FUNCTION IF EXISTS searchapp_embeddings_removed()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS embeddings_vector_changed")
+        op.execute("DROP TRIGGER IF EXISTS embeddings_removed")
     op.execute("DELETE FROM library_state WHERE key = 'vectors_removed'")
     op.drop_table("indexer_errors")
     op.drop_table("indexer_status")

@@ -1,5 +1,6 @@
 """captions: one caption per image with the model and prompt that wrote it, indexed with FTS5
-(external content, kept in step by triggers) for hybrid search
+(external content, kept in step by triggers) for hybrid search; on PostgreSQL a GIN index on
+the caption's English tsvector instead (no triggers needed)
 
 Revision ID: 0005_captions
 Revises: 0004_library_identity
@@ -19,6 +20,9 @@ FTS_DELETE = (
     "INSERT INTO captions_fts(captions_fts, rowid, text) VALUES ('delete', old.image_id, old.text)"
 )
 
+# Must match caption_store's query expression exactly, or PostgreSQL will not use the index.
+PG_TSVECTOR = "to_tsvector('english', text)"
+
 
 def upgrade() -> None:
     op.create_table(
@@ -35,6 +39,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
     )
     op.create_index("ix_captions_model", "captions", ["model"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"CREATE INDEX ix_captions_text_search ON captions USING GIN ({PG_TSVECTOR})")
+        return
     op.execute(
         "CREATE VIRTUAL TABLE captions_fts USING fts5(text, content='captions', "
         "content_rowid='image_id', tokenize='porter unicode61 remove_diacritics 2')"
@@ -52,6 +59,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_captions_text_search")
+        op.drop_index("ix_captions_model", "captions")
+        op.drop_table("captions")
+        return
     op.execute("DROP TRIGGER IF EXISTS captions_fts_update")
     op.execute("DROP TRIGGER IF EXISTS captions_fts_delete")
     op.execute("DROP TRIGGER IF EXISTS captions_fts_insert")

@@ -23,6 +23,14 @@ def upgrade() -> None:
         sa.Column("embedding_id", sa.Integer, nullable=False),
         sqlite_autoincrement=True,
     )
+    if op.get_bind().dialect.name == "postgresql":
+        _postgresql_triggers()
+    else:
+        _sqlite_triggers()
+    op.add_column("images", sa.Column("phash", sa.String))
+
+
+def _sqlite_triggers() -> None:
     op.execute(
         "CREATE TRIGGER embeddings_removal_logged AFTER DELETE ON embeddings "
         "BEGIN INSERT INTO vector_removals (embedding_id) VALUES (OLD.id); END"
@@ -31,11 +39,41 @@ def upgrade() -> None:
         "CREATE TRIGGER embeddings_change_logged AFTER UPDATE OF vector ON embeddings "
         "BEGIN INSERT INTO vector_removals (embedding_id) VALUES (OLD.id); END"
     )
-    op.add_column("images", sa.Column("phash", sa.String))
+
+
+def _postgresql_triggers() -> None:
+    """Statement-level, over the statement's rows; an update logs only changed vectors."""
+    op.execute(
+        "CREATE FUNCTION searchapp_log_removals() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO vector_removals (embedding_id) SELECT id FROM old_rows ORDER BY id; "
+        "RETURN NULL; END $$"
+    )
+    op.execute(
+        "CREATE FUNCTION searchapp_log_changes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO vector_removals (embedding_id) SELECT o.id FROM old_rows o "
+        "JOIN new_rows n ON n.id = o.id WHERE n.vector IS DISTINCT FROM o.vector ORDER BY o.id; "
+        "RETURN NULL; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER embeddings_removal_logged AFTER DELETE ON embeddings "
+        "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION searchapp_log_removals()"
+    )
+    op.execute(
+        "CREATE TRIGGER embeddings_change_logged AFTER UPDATE ON embeddings "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION searchapp_log_changes()"
+    )
 
 
 def downgrade() -> None:
     op.drop_column("images", "phash")
-    op.execute("DROP TRIGGER IF EXISTS embeddings_change_logged")
-    op.execute("DROP TRIGGER IF EXISTS embeddings_removal_logged")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS embeddings_change_logged ON embeddings")
+        op.execute("DROP TRIGGER IF EXISTS embeddings_removal_logged ON embeddings")
+        op.execute("DROP FUNCTION IF EXISTS searchapp_log_changes()")
+        op.execute("DROP FUNCTION IF EXISTS searchapp_log_removals()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS embeddings_change_logged")
+        op.execute("DROP TRIGGER IF EXISTS embeddings_removal_logged")
     op.drop_table("vector_removals")

@@ -31,8 +31,7 @@ def supported_extensions() -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A path that looks like an image but cannot be stat'ed, is not a regular file, or has a name
-    that is not valid UTF-8 (then `path` shows the bad bytes escaped, as `\\xe9`)."""
+    """A path that looks like an image but cannot be stat'ed or is not a regular file."""
 
     path: str
     reason: str
@@ -64,13 +63,6 @@ def _file_entry(path: str) -> Entry | None:
     if extension in NOT_PHOTOS:
         return None
     known = extension in KNOWN_PHOTO_EXTENSIONS
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes in the name: the library cannot store it
-        if not known:
-            return None
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        return Unreadable(shown, "file name is not valid UTF-8; rename it to index it")
     try:
         st = os.stat(path)
     except FileNotFoundError:

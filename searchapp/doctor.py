@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from searchapp.config import Settings
 from searchapp.errors import SearchAppError
+from searchapp.file_names import path_from_shown
 from searchapp.store.connection import read_only_uri
 
 if TYPE_CHECKING:
@@ -103,9 +104,11 @@ def salvage(database_path: Path) -> Salvage:
         active = [m for m in models if str(m["id"]) == state.get("active_model_id")]
         found.model = (active or models)[0] if active or models else None
         found.vocabularies = _rows(conn, "SELECT * FROM vocabularies")
-        found.roots = [r["path"] for r in _rows(conn, "SELECT path FROM library_roots")]
+        roots = _rows(conn, "SELECT path FROM library_roots")
+        found.roots = [path_from_shown(r["path"]) for r in roots]
         if not found.roots:
-            paths = [r["path"] for r in _rows(conn, "SELECT path FROM files WHERE status='ok'")]
+            ok = _rows(conn, "SELECT path FROM files WHERE status='ok'")
+            paths = [path_from_shown(r["path"]) for r in ok]
             found.roots = [p for p in _top_folders(paths) if os.path.isdir(p)]
         found.ignore_patterns = [
             r["pattern"] for r in _rows(conn, "SELECT pattern FROM ignore_patterns")

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol
 
 from searchapp.errors import SearchAppError
+from searchapp.file_names import path_bytes_b64, shown_path
 
 if TYPE_CHECKING:
     from searchapp.library import Library
@@ -49,7 +50,10 @@ class IndexSummary:
             "linked": self.linked,
             "unchanged": self.unchanged,
             "removed": self.removed,
-            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
+            "failed": [
+                {"path": shown_path(path), "path_bytes": path_bytes_b64(path), "reason": reason}
+                for path, reason in self.failed
+            ],
             "skipped_folders": self.skipped_folders,
             "skipped_formats": self.skipped_formats,
             "seconds": round(self.seconds, 3),

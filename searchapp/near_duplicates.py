@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from searchapp.file_names import path_bytes_b64, shown_path
 from searchapp.perceptual import hamming
 from searchapp.store.image_facts import ImageFacts
 from searchapp.vectors import VectorIndex
@@ -40,7 +41,8 @@ class DuplicatePhoto:
     def as_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
-            "path": self.path,
+            "path": shown_path(self.path),
+            "path_bytes": path_bytes_b64(self.path),
             "width": self.width,
             "height": self.height,
             "bytes": self.bytes,
@@ -54,7 +56,7 @@ class DuplicateGroup:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "best": self.photos[0].path,
+            "best": shown_path(self.photos[0].path),
             "similarity": round(self.similarity, 4),
             "photos": [photo.as_dict() for photo in self.photos],
         }

@@ -7,20 +7,17 @@ import os
 from collections.abc import Iterable
 
 from searchapp.errors import InvalidRootError
+from searchapp.file_names import shown_path
 from searchapp.store import Store
 
 
 def normalise_root(path: str) -> str:
     """The absolute path of a folder that can be a root; a clear error when it cannot."""
     absolute = os.path.abspath(os.path.expanduser(path))
-    try:
-        absolute.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRootError(
-            f"The path {os.fsencode(absolute)!r} is not valid UTF-8; rename it to index it."
-        ) from None
     if not os.path.isdir(absolute):
-        raise InvalidRootError(f"{absolute} is not a folder; a library root must be one.")
+        raise InvalidRootError(
+            f"{shown_path(absolute)} is not a folder; a library root must be one."
+        )
     return absolute
 
 

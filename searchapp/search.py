@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from searchapp.cutoff import auto_cutoff
 from searchapp.errors import DamagedLibraryError, InvalidQueryError
+from searchapp.file_names import path_bytes_b64, shown_path
 from searchapp.hybrid import reciprocal_rank_fusion
 from searchapp.store.photo_queries import PhotoFilter, PhotoRow
 
@@ -79,7 +80,8 @@ class PhotoHit:
         return {
             "id": self.id,
             "score": round(self.score, 6),
-            "path": self.path,
+            "path": shown_path(self.path),
+            "path_bytes": path_bytes_b64(self.path),
             "taken_at": self.taken_at,
             "captured_at": self.captured_at,
             "width": self.width,

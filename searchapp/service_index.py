@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from searchapp.errors import SearchAppError
+from searchapp.file_names import shown_path
 from searchapp.indexing import IndexSummary, ProgressCallback, index_runner
 from searchapp.models.base import ModelSpec
 from searchapp.service_core import ServiceCore
@@ -86,13 +87,7 @@ class IndexUseCases(ServiceCore):
         """Refuse paths that cannot be indexed, before anything starts."""
         for path in paths:
             if not path.exists():
-                raise SearchAppError(f"No such file or folder: {path}")
-            try:
-                str(path.absolute()).encode("utf-8")
-            except UnicodeEncodeError:
-                raise SearchAppError(
-                    f"The path {os.fsencode(path)!r} is not valid UTF-8; rename it to index it."
-                ) from None
+                raise SearchAppError(f"No such file or folder: {shown_path(str(path))}")
 
     def index(
         self,

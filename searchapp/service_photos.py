@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from searchapp.errors import InvalidQueryError, PhotoNotFoundError
+from searchapp.file_names import shown_path
 from searchapp.service_core import ServiceCore
 from searchapp.service_status import PhotoDetails, library_status, photo_details
 from searchapp.store.photo_queries import PhotoFilter
@@ -43,7 +44,9 @@ class PhotoUseCases(ServiceCore):
                 f"The photo {photo_id} is a link to a file outside the library."
             )
         if not os.path.isfile(real):
-            raise PhotoNotFoundError(f"The file of photo {photo_id} is gone: {row.path}")
+            raise PhotoNotFoundError(
+                f"The file of photo {photo_id} is gone: {shown_path(row.path)}"
+            )
         return Path(real)
 
     def thumbnail(self, photo_id: int, size: int = DEFAULT_THUMBNAIL_SIZE) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 
 from searchapp.config import Settings
 from searchapp.errors import LibraryEmptyError, PhotoNotFoundError
+from searchapp.file_names import path_bytes_b64, shown_path
 from searchapp.store import Store
 from searchapp.store.photo_queries import file_type_of
 
@@ -46,7 +47,7 @@ def indexer_report(store: Store) -> dict[str, Any]:
         last_full_scan_seconds=status.last_full_scan_seconds,
         message=status.message,
         recent_errors=[
-            {"at": _local(e.at), "path": e.path, "reason": e.reason}
+            {"at": _local(e.at), "path": e.path and shown_path(e.path), "reason": e.reason}
             for e in store.indexer_status.recent_errors()
         ],
     )
@@ -59,7 +60,10 @@ def library_status(store: Store, settings: Settings) -> dict[str, Any]:
         "data_dir": str(settings.data_dir),
         "model": model.identity.describe() if model else None,
         **store.counts(),
-        "failed": [{"path": path, "reason": reason} for path, reason in store.failures()],
+        "failed": [
+            {"path": shown_path(path), "path_bytes": path_bytes_b64(path), "reason": reason}
+            for path, reason in store.failures()
+        ],
         "skipped_formats": store.skipped_formats(),
         "indexer": indexer_report(store),
     }
@@ -92,7 +96,8 @@ class PhotoDetails:
     def as_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
-            "path": self.path,
+            "path": shown_path(self.path),
+            "path_bytes": path_bytes_b64(self.path),
             "status": self.status,
             "error": self.error,
             "bytes": self.bytes,

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from searchapp.file_names import shown_path
 from tests.conftest import CliResult, TinyModel, run_searchapp
 from tests.photos import draw_photo, make_photo
 
@@ -136,7 +137,7 @@ def build_hostile_folder(root: Path) -> HostileFolder:
     os.mkfifo(fifo)
     invalid[fifo] = ("not a regular file",)
 
-    # A Latin-1 name on a UTF-8 system: listed as failed, its bad byte shown escaped.
+    # A Latin-1 name on a UTF-8 system: indexed, shown with its bad byte escaped.
     latin1 = os.path.join(os.fsencode(root), b"caf\xe9 latin-1.jpg")
     try:
         with open(latin1, "wb") as fh:
@@ -144,14 +145,14 @@ def build_hostile_folder(root: Path) -> HostileFolder:
     except OSError:  # a file system that only takes UTF-8 names
         pass
     else:
-        invalid[root / "caf\\xe9 latin-1.jpg"] = ("not valid utf-8",)
+        valid.add(Path(os.fsdecode(latin1)))
 
     # A folder symlink back to an ancestor: followed once, never forever.
     (summer / "back to the top").symlink_to(root, target_is_directory=True)
 
     return HostileFolder(
         root=root,
-        valid={str(p) for p in valid},
+        valid={shown_path(str(p)) for p in valid},
         invalid={str(p): words for p, words in invalid.items()},
         rotated=str(rotated),
         with_exif=str(with_exif),

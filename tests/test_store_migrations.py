@@ -45,3 +45,39 @@ def test_reopening_a_current_library_does_not_import_alembic(tmp_path: Path) -> 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "False"
+
+
+def _library_at(database: Path, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as conn:
+        config = Config(str(ALEMBIC_INI))
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    engine.dispose()
+
+
+def test_upgrade_rewrites_paths_with_a_backslash_to_their_shown_form(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "library.sqlite3"
+    _library_at(database, "0007_ann")
+    old = ["/p/a\\b.jpg", "/p/a\\\\b.jpg", "/p/tab\there.jpg", "/p/plain.jpg"]
+    with sqlite3.connect(database) as conn:
+        conn.executemany(
+            "INSERT INTO files (path, size, mtime_ns, status, indexed_at) "
+            "VALUES (?, 1, 1, 'ok', 0)",
+            [(path,) for path in old],
+        )
+
+    store = Store(database)
+    ids = [store.photos.photo_id_of(path) for path in old]
+    store.close()
+    with sqlite3.connect(database) as conn:
+        stored = [row[0] for row in conn.execute("SELECT path FROM files ORDER BY id")]
+
+    assert stored == ["/p/a\\\\b.jpg", "/p/a\\\\\\\\b.jpg", "/p/tab\\x09here.jpg", "/p/plain.jpg"]
+    assert ids == [1, 2, 3, 4]  # each old path still finds its own row

@@ -113,6 +113,23 @@ def test_deleted_photos_and_folders_leave_the_index(
     assert not any(indexer.files(p) for p in whole)
 
 
+def test_a_photo_with_a_non_utf8_name_is_indexed_and_forgotten(
+    indexer: IndexerProcess, library_root: Path
+) -> None:
+    folder = library_root / "latin-1"
+    folder.mkdir()
+    photo = os.fsdecode(os.fsencode(folder) + b"/caf\xe9.jpg")
+    try:
+        make_photo(Path(photo), seed=40)
+    except OSError:
+        pytest.skip("this file system only takes UTF-8 names")
+
+    indexer.wait_for(lambda: photo in indexer.ok_paths(folder), "the non-UTF-8 name")
+    os.unlink(photo)
+
+    indexer.wait_for(lambda: not indexer.files(folder), "its deletion")
+
+
 def test_a_photo_still_being_written_is_read_only_once_complete(
     indexer: IndexerProcess, library_root: Path, tmp_path: Path
 ) -> None:

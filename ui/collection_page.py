@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from searchapp.errors import SearchAppError
+from searchapp.file_names import shown_path
 from searchapp.near_duplicates import DuplicateGroup
 from searchapp.service import LibraryService
 from ui.empty_states import show_library_empty
@@ -139,10 +140,10 @@ def _duplicate_groups(service: LibraryService) -> None:
         columns = st.columns(COLUMNS)
         for column, photo in zip(columns, group.photos[:COLUMNS], strict=False):
             with column:
-                name = os.path.basename(photo.path)
+                name = shown_path(os.path.basename(photo.path))
                 tag = img_tag(service.thumbnail(photo.id, THUMBNAIL_SIZE), name)
                 st.markdown(f'<div class="thumb-box">{tag}</div>', unsafe_allow_html=True)
-                st.caption(f"{name} · {photo.width}×{photo.height}", help=photo.path)
+                st.caption(f"{name} · {photo.width}×{photo.height}", help=shown_path(photo.path))
                 st.button(
                     "Open", key=f"dup-{number}-{photo.id}", on_click=select_photo, args=(photo.id,)
                 )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from searchapp.errors import SearchAppError
+from searchapp.file_names import shown_path
 from searchapp.search import PhotoHit
 from searchapp.service import LibraryService
 from ui.images import img_tag
@@ -30,14 +31,14 @@ def thumbnail_grid(
 
 
 def _card(service: LibraryService, hit: PhotoHit, key: str, score_label: str) -> None:
-    name = os.path.basename(hit.path)
+    name = shown_path(os.path.basename(hit.path))
     try:
         tag = img_tag(service.thumbnail(hit.id, THUMBNAIL_SIZE), name)
         st.markdown(f'<div class="thumb-box">{tag}</div>', unsafe_allow_html=True)
     except SearchAppError as exc:
         st.caption(f"No preview: {exc}")
     score = "" if math.isnan(hit.score) else f" · {score_label} {hit.score:.3f}"
-    st.caption(f"{name}{score}", help=hit.path)
+    st.caption(f"{name}{score}", help=shown_path(hit.path))
     left, right = st.columns(2, gap="small")
     left.button(
         "Open",

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from searchapp.errors import SearchAppError
+from searchapp.file_names import shown_path
 from searchapp.service import LibraryService
 from searchapp.service_status import PhotoDetails
 from ui.assistant import assistant_section
@@ -33,7 +34,7 @@ def _reader(service: LibraryService, photo_id: int) -> Callable[[], bytes]:
 
 def _metadata(details: PhotoDetails) -> None:
     rows = [
-        ("Path", details.path),
+        ("Path", shown_path(details.path)),
         ("Size", _size(details.bytes)),
         ("Pixels", f"{details.width} × {details.height}" if details.width else "unknown"),
         ("Taken", details.captured_at or f"unknown (file modified {details.modified})"),
@@ -50,7 +51,7 @@ def photo_panel(service: LibraryService, photo_id: int) -> None:
         st.warning(str(exc))
         st.button("Close", key="close_missing", on_click=select_photo, args=(None,))
         return
-    name = os.path.basename(details.path)
+    name = shown_path(os.path.basename(details.path))
     title, close = st.columns([5, 1], vertical_alignment="center")
     title.markdown(f"**{name}**")
     close.button("✕", key="close", on_click=select_photo, args=(None,), help="Close")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from searchapp.api.state import service_of
+from searchapp.file_names import shown_path
 from searchapp.query import MAX_PHOTO_ID
 from searchapp.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, media_type_of
 
@@ -56,5 +57,8 @@ def image_file(request: Request, photo_id: PhotoId) -> FileResponse:
     path = service_of(request).photo_file(photo_id)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(
-        path, media_type=media_type, filename=path.name, content_disposition_type="inline"
+        path,
+        media_type=media_type,
+        filename=shown_path(path.name),
+        content_disposition_type="inline",
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.markup import escape
 from sqlalchemy.exc import DBAPIError
 from typer.core import TyperGroup
 
@@ -57,6 +58,7 @@ from searchapp.cli.tagging import print_tag_runs
 from searchapp.cli.watch import echo_indexer_report, roots_app, watch
 from searchapp.config import Settings
 from searchapp.errors import SearchAppError
+from searchapp.file_names import printable_message
 from searchapp.store.failures import storage_error
 
 
@@ -77,7 +79,8 @@ class _FriendlyErrors(TyperGroup):
 
     @staticmethod
     def _fail(exc: SearchAppError) -> NoReturn:
-        error_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        line = escape(printable_message(str(exc)))
+        error_console.print(f"[bold red]Error:[/] {line}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -304,7 +307,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     kind = vector_index["kind"] or "(none yet)"
     typer.echo(f"vector index: {kind} {vector_index['params'] or ''}{building}".rstrip())
     for failure in report["failed"]:
-        typer.echo(f"failed: {failure['path']}: {failure['reason']}")
+        typer.echo(f"failed: {failure['path']}: {failure['reason']}")  # shown form already
 
 
 @app.command()

@@ -8,6 +8,7 @@ import typer
 
 from searchapp.cli.options import JsonOption, open_service
 from searchapp.cli.output import print_json
+from searchapp.file_names import shown_path
 
 
 def duplicates(
@@ -48,7 +49,8 @@ def duplicates(
         )
         for rank, photo in enumerate(group.photos):
             mark = "best" if rank == 0 else "    "
-            typer.echo(f"  {mark}  {photo.width}x{photo.height}  {photo.bytes:>10}  {photo.path}")
+            size = f"{photo.width}x{photo.height}  {photo.bytes:>10}"
+            typer.echo(f"  {mark}  {size}  {shown_path(photo.path)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from searchapp.file_names import shown_path
 
 if TYPE_CHECKING:
     from searchapp.indexing import IndexSummary
@@ -37,7 +40,7 @@ def print_results(results: Sequence[PhotoHit], as_json: bool) -> None:
     table.add_column("path", overflow="fold")
     for rank, result in enumerate(results, start=1):
         taken = (result.captured_at or "").replace("T", " ")
-        table.add_row(str(rank), f"{result.score:.3f}", taken, result.path)
+        table.add_row(str(rank), f"{result.score:.3f}", taken, Text(shown_path(result.path)))
     console.print(table)
 
 
@@ -62,7 +65,7 @@ def print_summary(summary: IndexSummary, max_failures: int = 50) -> None:
         table.add_column("path", overflow="fold")
         table.add_column("reason", overflow="fold")
         for path, reason in summary.failed[:max_failures]:
-            table.add_row(path, reason)
+            table.add_row(Text(shown_path(path)), Text(reason))
         console.print(table)
         if len(summary.failed) > max_failures:
             console.print(f"… and {len(summary.failed) - max_failures} more (`searchapp status`).")

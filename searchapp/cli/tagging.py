@@ -165,7 +165,7 @@ def info(
         print_json(report)
         return
     for key, value in report.items():
-        if key != "tags" and value is not None:
+        if key not in ("tags", "path_bytes") and value is not None:
             typer.echo(f"{key}: {value}")
     for t in details.tags:
         typer.echo(f"tag: {t.label} ({t.score:.3f}, {t.vocabulary})")

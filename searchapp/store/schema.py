@@ -14,10 +14,28 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 
+from searchapp.file_names import path_from_shown, shown_path
+
 metadata = MetaData()
+
+
+class FilePath(TypeDecorator[str]):
+    """A file path: the program's `str` (undecodable bytes as surrogates) stored as its shown
+    form (`file_names.shown_path`), valid UTF-8 TEXT on any database, lossless and unique."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else shown_path(value)
+
+    def process_result_value(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else path_from_shown(value)
+
 
 models = Table(
     "models",
@@ -50,7 +68,7 @@ files = Table(
     "files",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("path", String, nullable=False, unique=True),
+    Column("path", FilePath, nullable=False, unique=True),  # shown form: migration 0008
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("ctime_ns", BigInteger),  # migration 0006; NULL: indexed before it, read again
@@ -152,7 +170,7 @@ library_roots = Table(
     "library_roots",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("path", String, nullable=False, unique=True),
+    Column("path", FilePath, nullable=False, unique=True),
     Column("added_at", Float, nullable=False),
 )
 
@@ -187,7 +205,7 @@ indexer_errors = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("at", Float, nullable=False),
-    Column("path", String),
+    Column("path", FilePath),
     Column("reason", Text, nullable=False),
 )
 

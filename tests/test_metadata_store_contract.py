@@ -147,3 +147,28 @@ def test_tags_and_captions_are_upserted_and_found(database: Path | str) -> None:
     assert store.captions.matches("dogs at the beach", model.id, 10) == [3]
     assert store.captions.matches("zebra", model.id, 10) == []
     store.close()
+
+
+def test_file_names_that_are_not_utf8_are_stored_losslessly_and_apart(
+    database: Path | str,
+) -> None:
+    import os
+
+    store = Store(database)
+    model = _model(store)
+    latin1 = os.fsdecode(b"/photos/caf\xe9.jpg")  # the byte 0xE9, not UTF-8
+    lookalike = "/photos/caf\\xe9.jpg"  # a valid name: backslash, x, e, 9
+    store.write_batch(model.id, [_embedded(latin1, "hash-a", 1), _embedded(lookalike, "hash-b", 2)])
+
+    known = store.known_files(["/photos"], model.id)
+    in_folder = store.photos.candidates(PhotoFilter(folders=("/photos",)), model.id)
+    removed = store.remove_files([latin1])
+
+    assert set(known) == {latin1, lookalike}
+    assert {os.fsencode(path) for path in known} == {
+        b"/photos/caf\xe9.jpg",
+        b"/photos/caf\\xe9.jpg",
+    }
+    assert sorted(in_folder.tolist()) == [1, 2]
+    assert removed == 1 and set(store.known_files(["/photos"], model.id)) == {lookalike}
+    store.close()

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     milvus_index: str = "FLAT"
     """The collection's index type: FLAT (exact), or HNSW / IVF_FLAT / IVF_SQ8 on a server."""
 
+    # -- distributed indexing (`index --ray`, indexer/ray_runner) -------------------------------
+    ray_address: str | None = None
+    """A Ray cluster (`ray://HOST:10001`, `HOST:6379` or `auto`); unset or `local`: a local Ray."""
+    ray_embed_actors: int | None = Field(default=None, ge=1)
+    """Embedding actors (default: one per GPU, else one per two CPUs of the cluster)."""
+
     # -- HTTP API (searchapp.api) -------------------------------------------------------------
     api_token: SecretStr | None = None
     """With a token, every API route but /health needs `Authorization: Bearer TOKEN`."""

@@ -17,12 +17,16 @@ from searchapp.errors import SearchAppError
 from searchapp.file_names import path_bytes_b64, shown_path
 
 if TYPE_CHECKING:
+    from searchapp.config import Settings
     from searchapp.library import Library
     from searchapp.store import StoredModel
 
 ProgressCallback = Callable[[int, int], None]
 ENTRY_POINT_GROUP = "searchapp.index_runners"
-BUILT_IN_RUNNERS = {"local": "indexer.pipeline:local_index_runner"}
+BUILT_IN_RUNNERS = {
+    "local": "indexer.pipeline:local_index_runner",
+    "ray": "indexer.ray_runner:ray_index_runner",
+}
 
 
 @dataclass
@@ -105,3 +109,11 @@ def index_runner(name: str = "local") -> IndexRunnerFactory:
         {*_registered, *BUILT_IN_RUNNERS, *(e.name for e in entry_points(group=ENTRY_POINT_GROUP))}
     )
     raise SearchAppError(f"Unknown index runner {name!r}; known: {', '.join(known)}.")
+
+
+def preflight(name: str, settings: Settings) -> None:
+    """Refuse now what the runner called `name` would refuse when it starts (a cluster that
+    does not answer, say): a factory may offer a `preflight(settings)` check for that."""
+    check = getattr(index_runner(name), "preflight", None)
+    if callable(check):
+        check(settings)

@@ -83,6 +83,10 @@ class Library:
             )
         return ModelSpec(model.identity.name, pretrained, config_path, model.identity.backend)
 
+    def model_spec(self, model: StoredModel) -> ModelSpec:
+        """How to load a stored model elsewhere (an indexing worker): name, weights, config."""
+        return self._spec_of(model)
+
     def _model_config_file(self, name: str, config_json: str) -> Path:
         """The stored architecture as a file open_clip can register: in the data directory, or
         (a read-only library) in a temporary folder of this process."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from searchapp.errors import SearchAppError
 from searchapp.file_names import shown_path
-from searchapp.indexing import IndexSummary, ProgressCallback, index_runner
+from searchapp.indexing import IndexSummary, ProgressCallback, index_runner, preflight
 from searchapp.models.base import ModelSpec
 from searchapp.service_core import ServiceCore
 
@@ -75,12 +75,14 @@ class IndexUseCases(ServiceCore):
         patterns = self.store.roots.ignore_patterns()
         return factory(self.library, model, patterns, request.verify, request.reindex)
 
-    def check_can_index(self, writer: str = "searchapp index") -> None:
+    def check_can_index(self, writer: str = "searchapp index", runner: str = "local") -> None:
         """Refuse now, before any progress is shown, when the library is read-only or another
-        indexer is writing it (the same errors `index` would raise)."""
+        indexer is writing it, or the runner cannot start (the same errors `index` would
+        raise)."""
         from searchapp.writer_lock import WriterLock
 
         WriterLock(self.settings.data_dir, writer).release()
+        preflight(runner, self.settings)
 
     @staticmethod
     def check_index_paths(paths: Sequence[Path]) -> None:

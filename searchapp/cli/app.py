@@ -38,6 +38,7 @@ from searchapp.cli.options import (
     TagFilterOption,
     TopKOption,
     TypeOption,
+    fill_bare_options,
     filter_from_flags,
     model_spec,
     open_service,
@@ -76,6 +77,9 @@ class _FriendlyErrors(TyperGroup):
             if failure is None:
                 raise
             self._fail(failure)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return list(super().parse_args(ctx, fill_bare_options(args)))
 
     @staticmethod
     def _fail(exc: SearchAppError) -> NoReturn:
@@ -172,6 +176,15 @@ def index(
     ] = True,
     runtime: RuntimeOption = None,
     precision: PrecisionOption = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Read and embed on a Ray cluster: ray://HEAD:10001, HEAD:6379 or auto; "
+            "`--ray` alone starts a local Ray (needs the [scale] extra).",
+        ),
+    ] = None,
 ) -> None:
     """Index photo folders: new and changed photos are embedded, gone ones forgotten."""
     from searchapp.cli.progress import index_and_build_progress
@@ -183,12 +196,14 @@ def index(
         "decode_workers": workers,
         "runtime": runtime.value if runtime else None,
         "precision": precision.value if precision else None,
+        "ray_address": ray,
     }
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
-    request = IndexRequest(model_spec(model, pretrained, model_config), reindex, tag, verify)
+    spec = model_spec(model, pretrained, model_config)
+    request = IndexRequest(spec, reindex, tag, verify, runner="ray" if ray else "local")
     LibraryService.check_index_paths(paths)
     with LibraryService(settings) as service:
-        service.check_can_index()
+        service.check_can_index(runner=request.runner)
         if as_json:
             report = service.index(paths, request)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -196,3 +197,19 @@ def filter_from_flags(
         min_width,
         min_height,
     )
+
+
+BARE_OPTION_VALUES = {"--ray": "local"}
+"""Options whose value may be left out (`index --ray` means a local Ray), with the value then."""
+
+
+def fill_bare_options(args: Sequence[str]) -> list[str]:
+    """`--ray` given last or followed by another option becomes `--ray=local` (typer has no
+    options with an optional value); `--ray ADDRESS` and `--ray=ADDRESS` are left as they are."""
+    filled = list(args)
+    for index, arg in enumerate(filled):
+        value = BARE_OPTION_VALUES.get(arg)
+        following = filled[index + 1] if index + 1 < len(filled) else None
+        if value is not None and (following is None or following.startswith("-")):
+            filled[index] = f"{arg}={value}"
+    return filled

@@ -1,0 +1,58 @@
+"""A small local Ray cluster for the distributed-indexing tests, and the library they index."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from searchapp.config import Settings
+from tests.photos import make_photo
+
+REPO = Path(__file__).resolve().parents[2]
+PHOTOS = 24
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[ModuleType]:
+    """`ray.init(num_cpus=2)` on this machine, once for the tests that need it; shut down
+    after them, so no Ray process outlives the suite."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (the [scale] extra)")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few dozen photos: distinct ones in two folders, one copied under another name (linked,
+    not embedded twice) and one file that is not an image (recorded as failed)."""
+    root = tmp_path_factory.mktemp("ray-library") / "photos"
+    for i in range(PHOTOS):
+        make_photo((root / "trip" if i % 4 == 0 else root) / f"photo_{i:02d}.jpg", seed=100 + i)
+    shutil.copyfile(root / "photo_01.jpg", root / "trip" / "copy_of_01.jpg")
+    (root / "broken.jpg").write_bytes(b"these bytes are no JPEG")
+    return root
+
+
+def settings_for(data_dir: Path, **extra: object) -> Settings:
+    """The test suite's settings (torch fp32, small batches: several store transactions)."""
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "runtime": "torch",
+        "precision": "fp32",
+        "batch_size": 4,
+        "auto_tag": False,
+        **extra,
+    }
+    return Settings(**values)  # type: ignore[arg-type]

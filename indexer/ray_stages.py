@@ -14,6 +14,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,18 +57,14 @@ def listing_rows(todo: Sequence[FileStat], known_hashes: Mapping[str, str | None
 
 
 @functools.lru_cache(maxsize=4)
-def _reader(database: str) -> Store | None:
+def _reader(database: Path | str) -> Store | None:
     """This worker process's read-only view of the store, to skip content already embedded; None
     where the store cannot be opened from here (then such content is embedded again, and the
     write replaces the vector: slower, never wrong)."""
     try:
-        from pathlib import Path
-
-        return Store(Path(database), read_only=True)
+        return Store(database, read_only=True)
     except Exception as exc:
-        log.warning(
-            "store %s not readable from this worker (%s); embedding every file", database, exc
-        )
+        log.warning("store not readable from this worker (%s); embedding every file", exc)
         return None
 
 
@@ -122,7 +119,7 @@ def _decode_row(
         return out
     digest = content_hash(data)
     out["content_hash"] = digest
-    if not reembed and _embedded_already(_reader(str(settings.database_path)), digest, model_id):
+    if not reembed and _embedded_already(_reader(settings.database), digest, model_id):
         out["kind"] = CONFIRM if verify and row["known_hash"] == digest else LINK
         return out
     try:

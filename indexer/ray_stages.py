@@ -1,7 +1,8 @@
 """The stages of the Ray pipeline (`indexer.ray_runner`), as plain functions and one actor
 class that Ray Data runs in its worker processes; no Ray import here.
 
-Rows cross stages as columns of plain types (strings, integers, bytes, float32 vectors), so
+Rows cross stages as columns of plain types (strings, integers, bytes, float32 vectors; paths
+as their bytes, since a file name need not be UTF-8), so
 blocks travel through the object store as Arrow tables: `listing_rows` → `decode_batch` (CPU
 tasks: read, hash, skip content already embedded, decode, perceptual hash) → `EmbedBatch` (an
 actor pool, one model load per actor) → `outcomes_of` on the driver, which writes them.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ def listing_rows(todo: Sequence[FileStat], known_hashes: Mapping[str, str | None
     """The files to read, one row each, with the content hash the store knows for the path."""
     return [
         {
-            "path": stat.path,
+            "path": os.fsencode(stat.path),
             "size": stat.size,
             "mtime_ns": stat.mtime_ns,
             "ctime_ns": stat.ctime_ns,
@@ -112,7 +114,7 @@ def _decode_row(
         )
         return out
     try:
-        with open(str(row["path"]), "rb") as fh:
+        with open(bytes(row["path"]), "rb") as fh:
             data = fh.read()
     except OSError as exc:
         out["reason"] = f"cannot read: {exc.strerror or exc}"
@@ -240,7 +242,7 @@ def outcomes_of(
     vectors = np.asarray(batch["vector"], dtype=np.float32)
     for index, row in enumerate(_rows({k: v for k, v in batch.items() if k != "vector"})):
         stat = FileStat(
-            str(row["path"]),
+            os.fsdecode(bytes(row["path"])),
             int(row["size"]),
             int(row["mtime_ns"]),
             int(row["ctime_ns"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,11 +36,13 @@ def ray_cluster() -> Iterator[ModuleType]:
 
 @pytest.fixture(scope="session")
 def ray_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A few dozen photos: distinct ones in two folders, one copied under another name (linked,
-    not embedded twice) and one file that is not an image (recorded as failed)."""
+    """A few dozen photos: distinct ones in two folders (one named with bytes that are not
+    UTF-8), one copied under another name (linked, not embedded twice) and one file that is not
+    an image (recorded as failed)."""
     root = tmp_path_factory.mktemp("ray-library") / "photos"
-    for i in range(PHOTOS):
+    for i in range(PHOTOS - 1):
         make_photo((root / "trip" if i % 4 == 0 else root) / f"photo_{i:02d}.jpg", seed=100 + i)
+    make_photo(root / os.fsdecode(b"caf\xe9.jpg"), seed=99)
     shutil.copyfile(root / "photo_01.jpg", root / "trip" / "copy_of_01.jpg")
     (root / "broken.jpg").write_bytes(b"these bytes are no JPEG")
     return root

@@ -1,13 +1,15 @@
 """Which files are photos: by extension, and, for a file without a known extension, by the first
-bytes of its content. Formats this install cannot read (camera RAW, not read yet; HEIC without
-`pillow-heif`; AVIF or JPEG 2000 without Pillow's codec) are recognised and reported as skipped,
-with what would read them, rather than silently ignored."""
+bytes of its content. Formats this install cannot read (camera RAW without rawpy, the `[raw]`
+extra; HEIC without `pillow-heif`; AVIF or JPEG 2000 without Pillow's codec) are recognised and
+reported as skipped, with what would read them, rather than silently ignored."""
 
 from __future__ import annotations
 
 import functools
 import os
 from dataclasses import dataclass
+
+from searchapp.raw_photos import INSTALL_HINT, RAW_EXTENSIONS, rawpy_available
 
 BASE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -16,9 +18,6 @@ PNM_EXTENSIONS = frozenset({".pbm", ".pgm", ".ppm", ".pnm"})
 JPEG2000_EXTENSIONS = frozenset({".jp2", ".j2k", ".jpx", ".jpf", ".jpc"})
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 AVIF_EXTENSIONS = frozenset({".avif"})
-RAW_EXTENSIONS = frozenset(
-    {".arw", ".cr2", ".cr3", ".nef", ".nrw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw"}
-)
 KNOWN_PHOTO_EXTENSIONS = (
     BASE_EXTENSIONS
     | PNM_EXTENSIONS
@@ -75,6 +74,8 @@ def readable_extensions() -> frozenset[str]:
         readable |= HEIF_EXTENSIONS
     if features.check("avif") or _importable("pillow_heif"):
         readable |= AVIF_EXTENSIONS
+    if rawpy_available():
+        readable |= RAW_EXTENSIONS
     return frozenset(readable)
 
 
@@ -83,7 +84,7 @@ def missing_for(extension: str) -> Missing | None:
     if extension in readable_extensions():
         return None
     if extension in RAW_EXTENSIONS:
-        return Missing(extension, "camera RAW is not read yet; index the camera's JPEGs")
+        return Missing(extension, INSTALL_HINT)
     if extension in HEIF_EXTENSIONS:
         return Missing(extension, "pip install pillow-heif for HEIC/HEIF")
     if extension in AVIF_EXTENSIONS:

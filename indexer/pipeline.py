@@ -247,7 +247,7 @@ class Indexer:
         """Decode; preprocess too once the model is loaded (before that, hand the picture
         back, so workers keep decoding ahead instead of waiting for the model)."""
         try:
-            decoded = decode_for_model(data, self.settings, self._input_size_for_decode)
+            decoded = decode_for_model(data, self.settings, self._input_size_for_decode, stat.path)
         except DecodeError as exc:
             return FailedFile(stat, str(exc))
         except Exception as exc:  # a decoder bug must cost one file, never the run

@@ -1,6 +1,7 @@
 """Walk photo folders: photo files by extension (or, without a known one, by their first bytes:
 `indexer.formats`), their stat, nothing else read. Symlinked folders are
-followed once each, so a symlink loop cannot hang the walk; ignored names (`indexer.ignore`:
+followed once each, so a symlink loop cannot hang the walk; a camera RAW with a JPEG or HEIC of
+the same name beside it is left out (`searchapp.raw_photos`); ignored names (`indexer.ignore`:
 hidden files and folders, thumbnail caches, trash) are not entered."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from indexer.formats import (
     readable_extensions,
 )
 from indexer.ignore import IgnoreRules
+from searchapp.raw_photos import RAW_EXTENSIONS, developed_stems, has_developed_sibling
 from searchapp.store.records import FileStat
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,13 @@ class SkippedFormat:
 Entry = FileStat | Unreadable | SkippedFormat
 
 
-def _file_entry(path: str) -> Entry | None:
+def _file_entry(path: str, developed: set[str] | None = None) -> Entry | None:
+    """`developed`: the folder's JPEG/HEIC stems, when the caller listed the folder already."""
     extension = os.path.splitext(path)[1].lower()
     if extension in NOT_PHOTOS:
         return None
+    if extension in RAW_EXTENSIONS and has_developed_sibling(path, developed):
+        return None  # its JPEG or HEIC stands for it
     known = extension in KNOWN_PHOTO_EXTENSIONS
     try:
         st = os.stat(path)
@@ -118,6 +123,7 @@ def scan(
                 yield SkippedFolder(directory, str(exc.strerror or exc))
                 continue
             subdirs = []
+            developed = developed_stems([child.name for child in children])
             for child in children:
                 try:
                     is_dir = child.is_dir(follow_symlinks=True)
@@ -128,7 +134,7 @@ def scan(
                 if is_dir:
                     subdirs.append(child.path)
                     continue
-                entry = _file_entry(child.path)
+                entry = _file_entry(child.path, developed)
                 if entry is not None:
                     yield entry
             stack.extend(reversed(subdirs))

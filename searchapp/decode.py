@@ -50,7 +50,7 @@ def _exif_text(value: object) -> str | None:
     return text or None
 
 
-def _capture_time(exif: Image.Exif) -> str | None:
+def capture_time(exif: Image.Exif) -> str | None:
     raw = _exif_text(exif.get_ifd(EXIF_IFD).get(EXIF_DATETIME_ORIGINAL)) or _exif_text(
         exif.get(EXIF_DATETIME)
     )
@@ -62,7 +62,7 @@ def _capture_time(exif: Image.Exif) -> str | None:
         return None
 
 
-def _camera(exif: Image.Exif) -> str | None:
+def camera_of(exif: Image.Exif) -> str | None:
     make = _exif_text(exif.get(EXIF_MAKE))
     model = _exif_text(exif.get(EXIF_MODEL))
     if make and model and model.lower().startswith(make.lower()):
@@ -135,16 +135,23 @@ def read_header(data: bytes, max_megapixels: float) -> Header:
     meta = ImageMeta(
         width=height if transposed else width,
         height=width if transposed else height,
-        captured_at=_capture_time(exif),
-        camera=_camera(exif),
+        captured_at=capture_time(exif),
+        camera=camera_of(exif),
         orientation=orientation if isinstance(orientation, int) else None,
     )
     return Header(image, meta)
 
 
-def decode_image(data: bytes, draft_size: int | None, max_megapixels: float) -> Decoded:
+def decode_image(
+    data: bytes, draft_size: int | None, max_megapixels: float, raw: bool = False
+) -> Decoded:
     """Decode `data`; a JPEG at the smallest DCT scale whose shortest side is still at least
-    `draft_size` (None: always full decode)."""
+    `draft_size` (None: always full decode); `raw`: the file is a camera RAW by its name
+    (developed through rawpy, `searchapp.raw_photos`)."""
+    if raw:
+        from searchapp.raw_photos import decode_raw
+
+        return decode_raw(data, draft_size, max_megapixels)
     header = read_header(data, max_megapixels)
     image = header.image
     try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from searchapp.config import Settings
 from searchapp.decode import Decoded, DecodeError, decode_image
 from searchapp.errors import InvalidImageError
+from searchapp.raw_photos import is_raw_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,9 +30,17 @@ def draft_size(settings: Settings, input_size: int | None) -> int | None:
     return math.ceil(input_size * settings.jpeg_draft_scale)
 
 
-def decode_for_model(data: bytes, settings: Settings, input_size: int | None) -> Decoded:
-    """Bytes → upright RGB picture and metadata, at reduced scale when the model allows it."""
-    return decode_image(data, draft_size(settings, input_size), settings.max_image_megapixels)
+def decode_for_model(
+    data: bytes, settings: Settings, input_size: int | None, name: str = ""
+) -> Decoded:
+    """Bytes → upright RGB picture and metadata, at reduced scale when the model allows it
+    (`name`: the file's, which says whether it is a camera RAW)."""
+    return decode_image(
+        data,
+        draft_size(settings, input_size),
+        settings.max_image_megapixels,
+        raw=is_raw_name(name),
+    )
 
 
 def embed_image(
@@ -39,7 +48,7 @@ def embed_image(
 ) -> NDArray[np.float32]:
     """One picture's unit vector; `name` says which picture in the error message."""
     try:
-        decoded = decode_for_model(data, settings, embedder.input_size)
+        decoded = decode_for_model(data, settings, embedder.input_size, name)
     except DecodeError as exc:
         raise InvalidImageError(f"Cannot use {name} as a query image: {exc}") from None
     vector: NDArray[np.float32] = embedder.encode_images([embedder.preprocess(decoded.image)])[0]

@@ -19,6 +19,7 @@ from PIL import Image, features
 
 from searchapp.decode import DecodeError, decode_image
 from searchapp.errors import InvalidImageError, InvalidQueryError
+from searchapp.raw_photos import is_raw_name
 
 log = logging.getLogger(__name__)
 MIN_SIZE = 16
@@ -97,7 +98,7 @@ class ThumbnailCache:
             )
         data = source.read_bytes()
         try:
-            image = decode_image(data, size, self.max_megapixels).image
+            image = decode_image(data, size, self.max_megapixels, is_raw_name(str(source))).image
         except DecodeError as exc:
             raise InvalidImageError(f"Cannot make a thumbnail of photo {photo_id}: {exc}") from None
         image.thumbnail((size, size), Image.Resampling.LANCZOS)

@@ -213,3 +213,18 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
 def database_env(database: Path | str) -> dict[str, str]:
     """The environment that points `searchapp` at `database` (empty for SQLite in the data dir)."""
     return {} if isinstance(database, Path) else {"SEARCHAPP_DATABASE_URL": database}
+
+
+@pytest.fixture
+def without_rawpy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process as an install without the `[raw]` extra: `import rawpy` fails."""
+    from indexer.formats import readable_extensions
+    from searchapp.raw_photos import rawpy_available
+
+    monkeypatch.setitem(sys.modules, "rawpy", None)
+    rawpy_available.cache_clear()
+    readable_extensions.cache_clear()
+    yield
+    monkeypatch.undo()
+    rawpy_available.cache_clear()
+    readable_extensions.cache_clear()

@@ -24,13 +24,14 @@ def downscaled(image: Image.Image, side: int) -> Image.Image:
 def read_photo(path: Path, side: int, max_megapixels: float = 180.0) -> Image.Image:
     """Decode a photo (reduced-scale JPEG decode, EXIF orientation) no larger than `side`."""
     from searchapp.decode import DecodeError, decode_image
+    from searchapp.raw_photos import is_raw_name
 
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidImageError(f"Cannot read {path}: {exc.strerror or exc}") from None
     try:
-        decoded = decode_image(data, side, max_megapixels)
+        decoded = decode_image(data, side, max_megapixels, is_raw_name(str(path)))
     except DecodeError as exc:
         raise InvalidImageError(f"Cannot use {path} as a photo: {exc}") from None
     return downscaled(decoded.image, side)

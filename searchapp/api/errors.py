@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from searchapp.errors import (
     DamagedLibraryError,
+    DatabaseUnavailableError,
     IndexerBusyError,
     InvalidImageError,
     InvalidQueryError,
@@ -38,6 +40,7 @@ STATUS_OF: tuple[tuple[type[SearchAppError], int], ...] = (
     (ModelNotFoundError, 503),
     (WeightsUnavailableError, 503),
     (DamagedLibraryError, 503),
+    (DatabaseUnavailableError, 503),
     (VectorBackendError, 503),
     (VlmTimeoutError, 504),
     (VlmError, 503),
@@ -81,5 +84,19 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse({"detail": validation_message(exc), "errors": errors}, status_code=422)
 
+    async def on_lost_database(request: Request, exc: Exception) -> JSONResponse:
+        """PostgreSQL gone mid-request (after the pool's retries): 503, one line."""
+        from searchapp.store.postgres import is_disconnect
+
+        if not is_disconnect(exc):
+            log.error("database error: %s", exc)
+            return JSONResponse({"detail": "Internal database error."}, status_code=500)
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines() or ["connection lost"]
+        return JSONResponse(
+            {"detail": f"The metadata database is unreachable ({detail[-1]}); try again shortly."},
+            status_code=503,
+        )
+
     app.add_exception_handler(SearchAppError, on_searchapp_error)
+    app.add_exception_handler(OperationalError, on_lost_database)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -58,9 +58,10 @@ from searchapp.cli.serve import serve
 from searchapp.cli.tagging import print_tag_runs
 from searchapp.cli.watch import echo_indexer_report, roots_app, watch
 from searchapp.config import Settings
-from searchapp.errors import SearchAppError
+from searchapp.errors import DatabaseUnavailableError, SearchAppError
 from searchapp.file_names import printable_message
 from searchapp.store.failures import storage_error
+from searchapp.store.postgres import is_disconnect, unavailable_message
 
 
 class _FriendlyErrors(TyperGroup):
@@ -73,6 +74,10 @@ class _FriendlyErrors(TyperGroup):
             self._fail(exc)
         except (DBAPIError, OSError) as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+            if settings.database_url is not None and is_disconnect(exc):
+                self._fail(
+                    DatabaseUnavailableError(unavailable_message(settings.database_url, exc))
+                )
             failure = storage_error(exc, settings.database_path)
             if failure is None:
                 raise

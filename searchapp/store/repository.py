@@ -213,8 +213,12 @@ class Store:
 
     def record_skipped_formats(self, skipped: dict[str, dict[str, object]]) -> None:
         """The photos the latest scan skipped for a missing extra, by extension."""
-        with self.engine.begin() as conn:
-            self._set_state(conn, "skipped_formats", json.dumps(skipped, sort_keys=True))
+
+        def record() -> None:
+            with self.engine.begin() as conn:
+                self._set_state(conn, "skipped_formats", json.dumps(skipped, sort_keys=True))
+
+        self._retrying(record, "recording skipped formats")
 
     def skipped_formats(self) -> dict[str, dict[str, object]]:
         with self.engine.connect() as conn:
@@ -385,12 +389,16 @@ class Store:
 
     def drop_other_models(self, model_id: int) -> int:
         """After a complete re-index, vectors of earlier models are dead weight."""
-        with self.engine.begin() as conn:
-            self._lock_generation(conn)
-            dropped = conn.execute(delete(embeddings).where(embeddings.c.model_id != model_id))
-            if dropped.rowcount:
-                self._bump_generation(conn)
-            return int(dropped.rowcount)
+
+        def drop() -> int:
+            with self.engine.begin() as conn:
+                self._lock_generation(conn)
+                dropped = conn.execute(delete(embeddings).where(embeddings.c.model_id != model_id))
+                if dropped.rowcount:
+                    self._bump_generation(conn)
+                return int(dropped.rowcount)
+
+        return self._retrying(drop, "dropping other models' vectors")
 
     # -- reading ----------------------------------------------------------------------------
 

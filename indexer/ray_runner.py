@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 FILES_PER_BLOCK = 256
+"""At most; fewer for a small job, so every CPU gets several blocks (never under a batch)."""
 DECODE_CPUS = 1.0
 EMBED_CPUS = 0.99
 """Not 1: a stage whose resources differ from the decoding's is never fused into its actors,
@@ -107,7 +108,8 @@ class RayIndexer(Indexer):
         actors = self.settings.ray_embed_actors or (self.gpus or max(1, cpus // CPU_ACTOR_SHARE))
         batch_size = self._write_batch_size()
         rows = listing_rows(todo, self._known_hashes)
-        blocks = max(1, math.ceil(len(rows) / FILES_PER_BLOCK))
+        per_block = max(batch_size, min(FILES_PER_BLOCK, math.ceil(len(rows) / (4 * cpus))))
+        blocks = max(1, math.ceil(len(rows) / per_block))
         input_size = self._input_size_for_decode
         log.info(
             "ray: %d files in %d blocks, %d embedding actors (%s), cluster %s",

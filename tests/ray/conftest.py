@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from searchapp.config import Settings
+from searchapp.indexing import IndexSummary
+from searchapp.models.base import ModelSpec
+from searchapp.service import IndexRequest, LibraryService
+from tests.conftest import TinyModel
 from tests.photos import make_photo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,3 +63,39 @@ def settings_for(data_dir: Path, **extra: object) -> Settings:
         **extra,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+QUERIES = ("a red car on a road", "mountains at dawn", "a bowl of fruit")
+
+
+def spec_of(model: TinyModel) -> ModelSpec:
+    return ModelSpec(model.name, str(model.checkpoint), model.config_path)
+
+
+def index(
+    data_dir: Path,
+    photos: Path,
+    model: TinyModel,
+    runner: str,
+    reindex: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> IndexSummary:
+    with LibraryService(settings_for(data_dir)) as service:
+        request = IndexRequest(spec_of(model), reindex=reindex, tag=False, runner=runner)
+        return service.index([photos], request, progress).summary
+
+
+def rankings(data_dir: Path) -> list[list[str]]:
+    with LibraryService(settings_for(data_dir)) as service:
+        return [[hit.path for hit in service.search(q).results] for q in QUERIES]
+
+
+@pytest.fixture(scope="session")
+def local_reference(
+    tmp_path_factory: pytest.TempPathFactory, ray_library: Path, tiny_model: TinyModel
+) -> Path:
+    """The same photos indexed by the local pipeline."""
+    data_dir = tmp_path_factory.mktemp("local-reference")
+    summary = index(data_dir, ray_library, tiny_model, "local")
+    assert (summary.indexed, len(summary.failed)) == (PHOTOS + 1, 1)
+    return data_dir

@@ -6,58 +6,22 @@ that was already committed."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import pytest
 
 from searchapp.errors import SearchAppError
 from searchapp.indexing import IndexSummary
-from searchapp.models.base import ModelSpec
-from searchapp.service import IndexRequest, LibraryService
 from tests.conftest import CliRunner, TinyModel
-from tests.ray.conftest import PHOTOS, settings_for
+from tests.ray.conftest import PHOTOS, index, rankings
 from tests.ray.library_state import StoredFile, row_counts, stored_files
 
-QUERIES = ("a red car on a road", "mountains at dawn", "a bowl of fruit")
 EMBED_ACTOR = "BoundEmbedBatch"
-
-
-def spec_of(model: TinyModel) -> ModelSpec:
-    return ModelSpec(model.name, str(model.checkpoint), model.config_path)
-
-
-def index(
-    data_dir: Path,
-    photos: Path,
-    model: TinyModel,
-    runner: str,
-    reindex: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> IndexSummary:
-    with LibraryService(settings_for(data_dir)) as service:
-        request = IndexRequest(spec_of(model), reindex=reindex, tag=False, runner=runner)
-        return service.index([photos], request, progress).summary
-
-
-def rankings(data_dir: Path) -> list[list[str]]:
-    with LibraryService(settings_for(data_dir)) as service:
-        return [[hit.path for hit in service.search(q).results] for q in QUERIES]
-
-
-@pytest.fixture(scope="module")
-def local_reference(
-    tmp_path_factory: pytest.TempPathFactory, ray_library: Path, tiny_model: TinyModel
-) -> Path:
-    """The same photos indexed by the local pipeline."""
-    data_dir = tmp_path_factory.mktemp("local-reference")
-    summary = index(data_dir, ray_library, tiny_model, "local")
-    assert (summary.indexed, len(summary.failed)) == (PHOTOS + 1, 1)
-    return data_dir
+log = logging.getLogger(__name__)
 
 
 def assert_same_library(data_dir: Path, reference: Path) -> None:
@@ -143,12 +107,15 @@ def test_a_worker_killed_mid_job_leaves_a_store_that_a_rerun_completes_without_d
 ) -> None:
     data_dir = tmp_path / "data"
     killed: list[int] = []
+    later: set[int] = set()
 
     def kill_the_actor_after_the_first_batch(done: int, total: int) -> None:
         if done > 0 and not killed:
             killed.extend(embedding_actor_pids())
             for pid in killed:
                 os.kill(pid, signal.SIGKILL)
+        elif killed:
+            later.update(embedding_actor_pids())
 
     try:
         outcome: IndexSummary | str = index(
@@ -162,6 +129,7 @@ def test_a_worker_killed_mid_job_leaves_a_store_that_a_rerun_completes_without_d
         assert 0 < row_counts(data_dir)["files"] < PHOTOS + 2
     else:  # Ray restarted the actor and retried its batches
         assert outcome.embedded + outcome.linked + len(outcome.failed) == PHOTOS + 2
+        log.info("recovered: actor %s killed, %s seen after", killed, sorted(later - set(killed)))
 
     rerun = index(data_dir, ray_library, tiny_model, "ray")
 

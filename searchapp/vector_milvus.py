@@ -172,6 +172,7 @@ class MilvusBackend:
             )
             self.remove(changes.dropped)
             self.add(changes.ids, changes.vectors)
+            self._seal()
             count = self._count()
             if count != changes.total:
                 log.warning("Milvus has %d vectors, the store %d: rebuilding", count, changes.total)
@@ -219,6 +220,7 @@ class MilvusBackend:
                 done += len(ids)
                 if progress is not None:
                     progress("loading into Milvus", done, total)
+            self._seal()
             self._write_state(
                 self._wanted(), state.generation, state.revision, state.removal_seq,
                 highest, self._count(),
@@ -275,6 +277,11 @@ class MilvusBackend:
     def remove(self, ids: NDArray[np.int64]) -> None:
         for start in range(0, len(ids), WRITE_BATCH):
             self.client.delete(self.collection, ids=ids[start : start + WRITE_BATCH].tolist())
+
+    def _seal(self) -> None:
+        """Flush what was written: sealed segments are durable and searched through the index
+        (on milvus-lite a query over unflushed rows was 10-30x slower in `vector_backends`)."""
+        self.client.flush(self.collection)
 
     def _count(self) -> int:
         rows = self.client.query(self.collection, output_fields=["count(*)"])

@@ -41,7 +41,7 @@ class Library:
         return Library(self.data_dir, store, model)
 
 
-def _path(i: int) -> str:
+def path_of_photo(i: int) -> str:
     return f"/library/{'beach' if i % 3 == 0 else 'city'}/photo_{i:05d}.jpg"
 
 
@@ -55,7 +55,7 @@ def add_photos(library: Library, vectors: NDArray[np.float32], first: int) -> No
     for start in range(0, len(vectors), 500):
         batch = [
             EmbeddedFile(
-                FileStat(_path(first + start + j), 1, 1),
+                FileStat(path_of_photo(first + start + j), 1, 1),
                 f"{first + start + j:040x}",
                 ImageMeta(640, 480, captured_at=_taken(first + start + j)),
                 vector,
@@ -89,7 +89,7 @@ def library(tmp_path: Path, template: Path) -> Iterator[Library]:
     opened_library.store.close()
 
 
-def _queries(n: int = 8, seed: int = 7) -> NDArray[np.float32]:
+def query_vectors(n: int = 8, seed: int = 7) -> NDArray[np.float32]:
     return clustered(n, DIM, seed=seed)
 
 
@@ -97,7 +97,7 @@ def assert_matches_brute_force(
     backend: VectorBackend, library: Library, allowed: NDArray[np.int64] | None = None
 ) -> None:
     ids, vectors = stored(library.store, library.model)
-    queries = _queries()
+    queries = query_vectors()
     searcher = backend.current()
     _, found = searcher.search(queries, K, allowed)
     assert found.tolist() == exact_top_k(queries, ids, vectors, K, allowed)
@@ -113,13 +113,13 @@ def test_search_equals_brute_force_and_follows_added_and_removed_photos(
         add_photos(library, clustered(40, DIM, seed=2), first=1_500)
         assert_matches_brute_force(backend, library)
         before, _ = stored(library.store, library.model)
-        _, best = backend.current().search(_queries(), 1)
-        best_photos = {_path(int(i) - 1) for i in best[:, 0]}  # photo i has embedding id i + 1
-        library.store.remove_files(sorted(best_photos | {_path(3), _path(1_501)}))
+        _, best = backend.current().search(query_vectors(), 1)
+        best_photos = {path_of_photo(int(i) - 1) for i in best[:, 0]}  # photo i: embedding i + 1
+        library.store.remove_files(sorted(best_photos | {path_of_photo(3), path_of_photo(1_501)}))
         after, _ = stored(library.store, library.model)
 
         assert_matches_brute_force(backend, library)
-        _, everything = backend.current().search(_queries(), 2_000)
+        _, everything = backend.current().search(query_vectors(), 2_000)
         assert not set(everything.ravel().tolist()) & set(np.setdiff1d(before, after).tolist())
         assert sorted(backend.current().ids().tolist()) == after.tolist()
 
@@ -164,12 +164,12 @@ def test_filtered_search_equals_brute_force_over_the_stores_candidates(
     allowed = library.store.photos.candidates(photo_filter, library.model.id)
 
     with opened(kind, library.data_dir, library.store, library.model) as backend:
-        _, found = backend.current().search(_queries(), K, allowed)
+        _, found = backend.current().search(query_vectors(), K, allowed)
 
     assert 0 < len(allowed) < len(ids)
     assert set(found.ravel().tolist()) <= set(allowed.tolist())
     ids, vectors = stored(library.store, library.model)
-    assert found.tolist() == exact_top_k(_queries(), ids, vectors, K, allowed.tolist())
+    assert found.tolist() == exact_top_k(query_vectors(), ids, vectors, K, allowed.tolist())
 
 
 @pytest.mark.parametrize("kind", EXACT_KINDS)
@@ -201,7 +201,7 @@ def test_photos_committed_before_a_crash_are_found_by_the_next_process(
         backend.build_now()
         backend.save()
     add_photos(library, clustered(30, DIM, seed=4), first=1_500)  # the backend never followed
-    library.store.remove_files([_path(0), _path(1)])
+    library.store.remove_files([path_of_photo(0), path_of_photo(1)])
     reopened = library.reopen()
 
     with opened(kind, reopened.data_dir, reopened.store, reopened.model) as backend:
@@ -213,7 +213,7 @@ def test_rebuild_from_the_store_keeps_recall_against_exact_search(
     kind: BackendKind, library: Library
 ) -> None:
     ids, vectors = stored(library.store, library.model)
-    queries = _queries(50, seed=9)
+    queries = query_vectors(50, seed=9)
     truth = exact_top_k(queries, ids, vectors, K)
     with opened(kind, library.data_dir, library.store, library.model) as backend:
         backend.build_now()

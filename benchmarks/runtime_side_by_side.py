@@ -19,6 +19,7 @@
 3. Ratios: rclip's wall time over ours, to searchable and to tagged.
 
     python benchmarks/runtime_side_by_side.py --n 40 --rounds 2
+    python benchmarks/runtime_side_by_side.py --n 2000 --size 640x480 --variants ours_onnx_fp32
     python benchmarks/runtime_side_by_side.py --n 40 --skip-rclip   # without the peer
 """
 
@@ -40,12 +41,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ForeignCpu, emit, log, machine_info, usable_cores
 from make_random_checkpoint import random_checkpoint
-from synthetic_library import make_library
+from synthetic_library import DEFAULT_SIZE, make_library, parse_size
 
 MODEL = "ViT-B-32-256"
 RCLIP_PEER = Path("/work/shared/peers/rclip/rclip_offline.py")
 RCLIP_PYTHON = Path("/tmp/rclip-venv/bin/python")
 QUERY = "a photo of a dog playing on the beach"
+VARIANTS: dict[str, dict[str, str]] = {
+    "ours_auto": {},
+    "ours_onnx_fp32": {"SEARCHAPP_RUNTIME": "onnx", "SEARCHAPP_PRECISION": "fp32"},
+    "ours_int8": {"SEARCHAPP_PRECISION": "int8"},
+}
+BOUND_OF = {"onnx fp32": "onnx_fp32", "onnx int8": "onnx_int8", "torch bf16": "torch_bf16"}
 
 
 def _measured(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, Any]:
@@ -55,6 +62,7 @@ def _measured(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> d
         tempfile.TemporaryFile("w+") as err,
         ForeignCpu() as foreign,
     ):
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(process.pid, 0)
@@ -67,6 +75,7 @@ def _measured(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> d
         "wall_s": round(wall, 2),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         **foreign.as_dict(),
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "returncode": process.returncode,
         "stdout": stdout,
     }
@@ -112,6 +121,7 @@ def _ours(
         "to_searchable_s": round(result["wall_s"] - tagging, 2),
         "to_tagged_s": result["wall_s"],
         "embedded": report["embedded"],
+        "steady_images_per_s": report.get("steady_images_per_s"),
         "runtime": report["runtime"],
         "runtime_source": report["runtime_source"],
     }
@@ -150,11 +160,7 @@ def whole_processes(args: argparse.Namespace, library: Path, checkpoint: Path) -
         if prep["returncode"] != 0:
             raise SystemExit(f"preparation failed: {prep.get('stderr_tail')}")
         log(f"  prepared in {prep['wall_s']} s")
-    variants: dict[str, dict[str, str]] = {
-        "ours_auto": {},
-        "ours_onnx_fp32": {"SEARCHAPP_RUNTIME": "onnx", "SEARCHAPP_PRECISION": "fp32"},
-        "ours_int8": {"SEARCHAPP_PRECISION": "int8"},
-    }
+    variants = {name: VARIANTS[name] for name in args.variants}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in [*variants, "rclip"]}
     rclip_ok = not args.skip_rclip and RCLIP_PEER.is_file() and args.rclip_python.is_file()
     if rclip_ok:
@@ -181,6 +187,7 @@ def whole_processes(args: argparse.Namespace, library: Path, checkpoint: Path) -
             "to_searchable_s": _median(variant_runs, "to_searchable_s"),
             "to_tagged_s": _median(variant_runs, "to_tagged_s"),
             "peak_rss_mib": _median(variant_runs, "peak_rss_mib"),
+            "steady_images_per_s": _median(variant_runs, "steady_images_per_s"),
             "runs": variant_runs,
         }
     rclip = summary.get("rclip", {}).get("to_searchable_s")
@@ -199,7 +206,7 @@ def model_only(args: argparse.Namespace, library: Path, checkpoint: Path) -> dic
     import torch
 
     from searchapp.config import Settings
-    from searchapp.decode import decode_image
+    from searchapp.image_input import decode_for_model
     from searchapp.models.base import ModelSpec
     from searchapp.models.export_cache import load_manifest
     from searchapp.models.onnx_embedder import OnnxEmbedder
@@ -225,7 +232,7 @@ def model_only(args: argparse.Namespace, library: Path, checkpoint: Path) -> dic
     for path in photos:
         data = path.read_bytes()
         started = time.perf_counter()
-        picture = decode_image(data, onnx32.input_size, 180.0).image
+        picture = decode_for_model(data, Settings(), onnx32.input_size).image
         onnx32.preprocess(picture)
         decode_ms.append(1000 * (time.perf_counter() - started))
         pictures.append(picture)
@@ -265,9 +272,22 @@ def model_only(args: argparse.Namespace, library: Path, checkpoint: Path) -> dic
     return result
 
 
+def steady_against_bound(whole: dict[str, Any], model: dict[str, Any]) -> None:
+    """Each variant's steady rate over the work-conserving bound of the runtime it ran."""
+    for summary in whole.values():
+        runs = [run for run in summary["runs"] if run.get("runtime") in BOUND_OF]
+        if not runs or summary.get("steady_images_per_s") is None:
+            continue
+        bound = model[BOUND_OF[runs[0]["runtime"]]]["bound_images_per_s"]
+        summary["bound_images_per_s"] = bound
+        summary["steady_over_bound"] = round(summary["steady_images_per_s"] / bound, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=40, help="photos in the library (4000x3000)")
+    parser.add_argument("--n", type=int, default=40, help="photos in the library")
+    parser.add_argument("--size", default="4000x3000", help="photo size, WxH")
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--rounds", type=int, default=2, help="interleaved whole-process rounds")
     parser.add_argument("--batch", type=int, default=16, help="model-only batch size")
     parser.add_argument("--model-rounds", type=int, default=3)
@@ -277,20 +297,24 @@ def main() -> None:
     parser.add_argument("--skip-model-only", action="store_true")
     args = parser.parse_args()
     args.cache_dir = args.cache_dir.expanduser()
-    library = args.cache_dir / f"side-by-side-{args.n}"
-    log(f"library: {args.n} photos in {library}")
-    make_library(library, args.n, seed=1)
+    size = parse_size(args.size)
+    suffix = "" if size == DEFAULT_SIZE else f"-{args.size}"
+    library = args.cache_dir / f"side-by-side-{args.n}{suffix}"
+    log(f"library: {args.n} photos of {args.size} in {library}")
+    make_library(library, args.n, seed=1, size=size)
     checkpoint = random_checkpoint(MODEL, args.cache_dir)
     started = time.perf_counter()
     result: dict[str, Any] = {
         "machine": machine_info(),
         "model": f"{MODEL}, random weights",
         "photos": args.n,
+        "photo_size": args.size,
         "whole_process": whole_processes(args, library, checkpoint),
     }
     log(json.dumps(result["whole_process"]))
     if not args.skip_model_only:
         result["model_only"] = model_only(args, library, checkpoint)
+        steady_against_bound(result["whole_process"], result["model_only"])
     result["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     result["seconds"] = round(time.perf_counter() - started, 1)
     emit(result)

@@ -38,6 +38,7 @@ from indexer.records import (
     Prepared,
 )
 from indexer.scan import SkippedFolder, SkippedFormat, Unreadable, scan
+from indexer.steady_rate import SteadyRate
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, read_header
 from searchapp.errors import DamagedLibraryError, DatabaseUnavailableError, StorageFullError
@@ -380,6 +381,7 @@ class Indexer:
         if progress:
             progress(done, total)
         batch = Batch()
+        steady = SteadyRate()
         pending: deque[Future[Outcome]] = deque()
         queue = iter(todo)
         with (
@@ -401,6 +403,7 @@ class Indexer:
                 if batch.to_embed >= self.batch_size or batch.other_count >= self.batch_size:
                     done += self._flush(batch, summary)
                     batch = Batch()
+                    steady.note(summary.embedded)
                     if progress:
                         progress(done, total)
                     if self._should_stop():
@@ -409,6 +412,8 @@ class Indexer:
                             future.cancel()
                         return
             done += self._flush(batch, summary)
+            steady.note(summary.embedded)
+            summary.steady_images_per_s = steady.rate()
             if progress:
                 progress(done, total)
 

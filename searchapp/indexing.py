@@ -41,6 +41,8 @@ class IndexSummary:
     skipped_formats: dict[str, dict[str, object]] = field(default_factory=dict)
     """Photos in formats this install cannot read, by extension: count and what to install."""
     seconds: float = 0.0
+    steady_images_per_s: float | None = None
+    """Photos embedded per second from the first batch written to the last (None: one batch)."""
 
     @property
     def indexed(self) -> int:
@@ -61,6 +63,9 @@ class IndexSummary:
             "skipped_folders": self.skipped_folders,
             "skipped_formats": self.skipped_formats,
             "seconds": round(self.seconds, 3),
+            "steady_images_per_s": None
+            if self.steady_images_per_s is None
+            else round(self.steady_images_per_s, 2),
         }
 
 

@@ -10,11 +10,13 @@ picture as an image query over the others) it compares the two top-10 lists: mea
 for making int8 the default on CPUs without native bf16 is a mean top-10 overlap ≥ 0.95.
 
     python benchmarks/int8_agreement.py --max-seconds 150
+    python benchmarks/int8_agreement.py --model-dir DIR   # a model the demo trainer saved there
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -55,6 +57,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("~/.cache/searchapp-bench/int8"))
     parser.add_argument("--max-seconds", type=float, default=150.0)
     parser.add_argument("--per-combination", type=int, default=3)
+    parser.add_argument("--model-dir", type=Path, default=None, help="a trained model to reuse")
+    parser.add_argument("--steps", type=int, default=300, help="training steps (ViT)")
     args = parser.parse_args()
     work = args.work.expanduser()
     import searchapp.demo.train as trainer
@@ -66,10 +70,17 @@ def main() -> None:
     from searchapp.models.registry import load_embedder
     from searchapp.models.runtime import RuntimeLoader
 
-    trainer.MODEL_CONFIG = VIT_CONFIG
-    settings = trainer.TrainSettings(max_seconds=args.max_seconds)
+    settings = trainer.TrainSettings(steps=args.steps, max_seconds=args.max_seconds)
     started = time.perf_counter()
-    model = trainer.load_trained(work / "model") or trainer.train(work / "model", settings)
+    if args.model_dir is not None:
+        model = trainer.load_trained(args.model_dir.expanduser())
+        if model is None:
+            raise SystemExit(f"no trained model in {args.model_dir}")
+        work = work / args.model_dir.expanduser().name
+    else:
+        trainer.MODEL_CONFIG = VIT_CONFIG
+        folder = work / f"model-{settings.fingerprint()}"
+        model = trainer.load_trained(folder) or trainer.train(folder, settings)
     train_seconds = time.perf_counter() - started
     log(f"trained in {train_seconds:.0f} s: {model.report}")
     spec = ModelSpec(trainer.MODEL_NAME, str(model.checkpoint), model.config_path)
@@ -99,7 +110,7 @@ def main() -> None:
     result = {
         "machine": machine_info(),
         "model": {
-            "config": VIT_CONFIG,
+            "config": json.loads(model.config_path.read_text()),
             "training": model.report,
             "train_seconds": round(train_seconds),
         },

@@ -173,11 +173,11 @@ def whole_processes(args: argparse.Namespace, library: Path, checkpoint: Path) -
     for round_number in range(args.rounds):
         if rclip_ok:
             runs["rclip"].append(_rclip(library, work, args.rclip_python))
-            log(f"round {round_number}: rclip {runs['rclip'][-1]['wall_s']} s")
+            log(f"round {round_number}: rclip {json.dumps(runs['rclip'][-1])}")
         for name, extra in variants.items():
             runs[name].append(_ours(library, checkpoint, shared, work, name, extra))
             run = runs[name][-1]
-            log(f"round {round_number}: {name} {run.get('wall_s')} s {run.get('runtime')}")
+            log(f"round {round_number}: {name} {json.dumps(run)}")
     shutil.rmtree(work, ignore_errors=True)
     summary: dict[str, Any] = {}
     for name, variant_runs in runs.items():

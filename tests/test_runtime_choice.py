@@ -148,3 +148,16 @@ def test_a_second_library_of_the_model_reads_the_label_embeddings_from_the_user_
         store.close()
     assert bank is not None
     np.testing.assert_array_equal(bank.vectors.reshape(marked.shape), marked)
+
+
+def test_the_index_report_gives_the_steady_rate_from_the_first_batch_to_the_last(
+    cli: CliRunner, tiny_model: TinyModel, photo_dir: Path
+) -> None:
+    env = {"SEARCHAPP_RUNTIME": "onnx"}
+
+    batches = _index_json(cli, photo_dir, tiny_model, "--batch-size", "4", "--no-tag", env=env)
+    make_photo(photo_dir / "one-more.jpg", seed=77)
+    one_batch = _index_json(cli, photo_dir, tiny_model, "--no-tag", env=env)
+
+    assert batches["embedded"] == 12 and batches["steady_images_per_s"] > 0
+    assert one_batch["embedded"] == 1 and one_batch["steady_images_per_s"] is None

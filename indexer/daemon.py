@@ -75,6 +75,7 @@ class WatchDaemon:
         self._next_roots_check = 0.0
         self._roots_known = False  # the first sync is followed by a full scan anyway
         self._model_checked = False
+        self._load_started = time.monotonic()
 
     def request_stop(self) -> None:
         if not self._stop.is_set():
@@ -85,6 +86,11 @@ class WatchDaemon:
     def run(self) -> None:
         self.status.start()
         self.watcher.start()
+        log.info(
+            "loading the model %s (the first scan starts meanwhile)",
+            self.indexer.model.identity.describe(),
+        )
+        self._load_started = time.monotonic()
         self.indexer.preload()
         try:
             self._sync_roots()
@@ -149,6 +155,7 @@ class WatchDaemon:
         if not self._model_checked and self.indexer.model_ready:
             _ = self.indexer.embedder  # raises the load's error
             self._model_checked = True
+            log.info("model loaded in %.1f s", time.monotonic() - self._load_started)
         return self._model_checked
 
     def _persist_due(self) -> bool:

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -141,6 +141,7 @@ class Indexer:
         self._known_hashes: dict[str, str | None] = {}
         self._reembedded: set[str] = set()
         self._written = 0
+        self._written_contents: Counter[str] = Counter()
         self.ignore = ignore
         self._should_stop = should_stop or (lambda: False)
         self.model = model
@@ -334,12 +335,14 @@ class Indexer:
             len(gone),
         )
         self._written = 0
+        self._written_contents = Counter()
         try:
             if unreadable:
                 self.store.write_batch(self.model.id, failed=unreadable)
                 summary.failed.extend((f.stat.path, f.reason) for f in unreadable)
             self._process(todo, summary, progress)
             summary.removed = self.store.remove_files(gone)
+            summary.duplicates = self._duplicates()
             self.store.drop_other_models(self.model.id)
             if any(os.path.isdir(root) for root in root_list):
                 self.store.record_skipped_formats(summary.skipped_formats)
@@ -347,6 +350,18 @@ class Indexer:
             raise self._storage_failure(exc, len(todo)) from None
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _duplicates(self) -> int:
+        """Byte-identical copies among this run's files: per content, the files written now,
+        at most the library's files of it less one (a moved file is not a copy)."""
+        from searchapp.store.image_facts import files_per_content
+
+        held = files_per_content(self.store.engine, list(self._written_contents))
+        return sum(
+            min(written, held.get(digest, 0) - 1)
+            for digest, written in self._written_contents.items()
+            if held.get(digest, 0) > 1
+        )
 
     def _storage_failure(self, exc: BaseException, total: int) -> Exception:
         """One line for a failed write: what is full or damaged, and what was kept."""
@@ -479,6 +494,8 @@ class Indexer:
             self.model.id, embedded, [*batch.linked, *batch.confirmed], batch.failed
         )
         self._written += batch.size
+        self._written_contents.update(item.content_hash for item in embedded)
+        self._written_contents.update(item.content_hash for item in batch.linked)
         if self.reembed:
             self._reembedded.update(item.content_hash for item in embedded)
         summary.embedded += len(embedded)

@@ -125,7 +125,7 @@ def _decode_row(
         out["kind"] = CONFIRM if verify and row["known_hash"] == digest else LINK
         return out
     try:
-        decoded = decode_for_model(data, settings, input_size)
+        decoded = decode_for_model(data, settings, input_size, os.fsdecode(bytes(row["path"])))
     except DecodeError as exc:
         out["reason"] = str(exc)
         return out

@@ -36,6 +36,8 @@ class IndexSummary:
     embedded: int = 0
     linked: int = 0
     removed: int = 0
+    duplicates: int = 0
+    """Files of this run whose bytes another file in the library holds too (beyond the first)."""
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped_folders: list[str] = field(default_factory=list)
     skipped_formats: dict[str, dict[str, object]] = field(default_factory=dict)
@@ -56,6 +58,7 @@ class IndexSummary:
             "linked": self.linked,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "duplicates": self.duplicates,
             "failed": [
                 {"path": shown_path(path), "path_bytes": path_bytes_b64(path), "reason": reason}
                 for path, reason in self.failed

@@ -99,6 +99,9 @@ class SearchResponse:
     """How many distinct images the filters admitted (None without filters)."""
     timings: dict[str, float] = field(default_factory=dict)
     """Milliseconds per stage: encode, filter, vector_search, metadata, total."""
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about how the query was read (a text cut to the model's
+    context, say)."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -106,6 +109,7 @@ class SearchResponse:
             "cutoff": None if self.cutoff is None else round(self.cutoff, 6),
             "candidates": self.candidates,
             "timings": {stage: round(ms, 3) for stage, ms in self.timings.items()},
+            "notes": self.notes,
         }
 
 

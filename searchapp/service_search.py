@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from searchapp.errors import InvalidQueryError, PhotoNotFoundError
-from searchapp.models.base import ModelSpec
+from searchapp.models.base import ModelSpec, ReportsTextOverflow, truncation_note
 from searchapp.query import (
     ImageFileTerm,
     PhotoTerm,
@@ -65,10 +65,24 @@ class SearchUseCases(ServiceCore):
         clock.lap("encode")
         text = " ".join(w.term.text for w in query.positive if isinstance(w.term, TextTerm))
         response = self._ranker(model).rank(vector, photo_filter, options, timings, text)
+        response.notes = self.query_notes(query, model)
         for stage in SEARCH_STAGES:
             timings.setdefault(stage, 0.0)  # a stage skipped (nothing to search) took no time
         timings["total"] = sum(timings.values())
         return response
+
+    def query_notes(self, query: Query, model: StoredModel) -> list[str]:
+        """A note per text term longer than the model's context (the model reads its start)."""
+        encoder = self.text_encoder(model)
+        if not isinstance(encoder, ReportsTextOverflow):
+            return []
+        notes = []
+        for weighted in query.terms:
+            if isinstance(weighted.term, TextTerm):
+                overflow = encoder.text_overflow(weighted.term.text)
+                if overflow is not None:
+                    notes.append(truncation_note(weighted.term.text, *overflow))
+        return notes
 
     def search_upload(
         self,

@@ -1,6 +1,6 @@
 """Bad query inputs get one line at once: a query image that is a FIFO or a device (never
 opened, so neither a hang nor unbounded memory), an empty or blank text, and a minimum score
-that is not a number in [-1, 1]."""
+that is not a number in [-1, 1]; a text longer than the model's context says it was cut."""
 
 from __future__ import annotations
 
@@ -47,3 +47,28 @@ def test_an_empty_or_blank_text_query_and_a_minimum_score_outside_minus_one_to_o
         result = cli("search", "a photo", "--min-score", score, check=False)
         assert result.returncode == 1, score
         assert "between -1 and 1" in _one_line(result.stderr), score
+
+
+def test_a_query_longer_than_the_models_context_says_it_was_cut(
+    cli: CliRunner, indexed: Path
+) -> None:
+    long_query = " ".join(["a red bicycle leaning on a blue wall"] * 12)  # ~100 tokens
+
+    long = cli("search", long_query, "--json")
+    short = cli("search", "a red bicycle", "--json")
+
+    assert "tokens long; the model reads 77, so only its beginning was used" in long.stderr
+    assert "Note:" not in short.stderr
+    assert long.stdout.lstrip().startswith("[")  # the note never mixes into the JSON
+
+
+@pytest.mark.usefixtures("indexed")
+def test_the_search_response_carries_the_truncation_note(data_dir: Path) -> None:
+    from searchapp.config import Settings
+    from searchapp.query import Query
+    from searchapp.service import LibraryService
+
+    with LibraryService(Settings(data_dir=data_dir, precision="fp32")) as service:
+        response = service.search(Query.text("sunset " * 90))
+
+    assert len(response.as_dict()["notes"]) == 1  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ library within a bounded wait. One indexer serves the module; each test uses its
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -42,6 +43,13 @@ def test_photos_already_there_are_indexed_by_the_first_scan(
     before = library_root / "before"
 
     assert indexer.ok_paths(before) == {str(p) for p in before.glob("*.jpg")}
+
+
+def test_watch_says_it_is_loading_the_model_and_when_it_has(indexer: IndexerProcess) -> None:
+    log = indexer.log()
+
+    assert "loading the model tiny-clip" in log
+    assert re.search(r"model loaded in \d+\.\d s", log), log[-2000:]
 
 
 def test_a_new_photo_is_indexed(indexer: IndexerProcess, library_root: Path) -> None:

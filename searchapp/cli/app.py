@@ -24,6 +24,7 @@ from searchapp.cli.options import (
     CameraOption,
     FolderOption,
     HybridOption,
+    JsonObjectOption,
     JsonOption,
     MinHeightOption,
     MinScoreOption,
@@ -273,6 +274,8 @@ def search(
         response = service.search(
             parsed, photo_filter, options, model_spec(model, pretrained, model_config)
         )
+    for note in response.notes:  # stderr: --json output stays one document
+        error_console.print(f"[yellow]Note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     print_results(response.results, as_json)
 
 
@@ -307,8 +310,8 @@ def similar(
 
 
 @app.command()
-def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """What the library holds: model, counts, failed files (--json: an object)."""
+def status(ctx: typer.Context, as_json: JsonObjectOption = False) -> None:
+    """What the library holds: model, counts, failed files."""
     with open_service(ctx, existing=True) as service:
         report = service.status()
     if as_json:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from searchapp.cli.options import JsonOption, settings_of
+from searchapp.cli.options import JsonObjectOption, settings_of
 from searchapp.cli.output import console, print_json
 
 
@@ -21,7 +21,7 @@ def doctor(
             "Photos are never deleted or changed.",
         ),
     ] = False,
-    as_json: JsonOption = False,
+    as_json: JsonObjectOption = False,
 ) -> None:
     """Check the library's database, vector index, photo files and model; exit 1 if something
     is wrong and was not repaired."""

@@ -112,6 +112,10 @@ MinHeightOption = Annotated[
     int | None, typer.Option("--min-height", min=0, help="Only photos at least this high (px).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")]
+JsonObjectOption = Annotated[
+    bool, typer.Option("--json", help="Print a JSON object instead of text.")
+]
+"""For commands whose JSON output is one object (`JsonOption`: an array)."""
 TagFilterOption = Annotated[
     list[str] | None,
     typer.Option(

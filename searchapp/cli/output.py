@@ -51,7 +51,9 @@ def print_summary(summary: IndexSummary, max_failures: int = 50) -> None:
     console.print(
         f"[bold]Indexed {summary.indexed}[/bold] "
         f"({summary.embedded} embedded, "
-        f"{summary.linked} moved/duplicate/touched, not re-embedded), "
+        f"{summary.linked} moved/duplicate/touched, not re-embedded; "
+        f"{summary.duplicates} byte-identical {'copy' if summary.duplicates == 1 else 'copies'}"
+        " of another photo), "
         f"unchanged {summary.unchanged}, removed {summary.removed}, "
         f"[{'red' if summary.failed else 'green'}]failed {len(summary.failed)}[/] "
         f"in {summary.seconds:.1f} s ({rate:.1f} images/s)"

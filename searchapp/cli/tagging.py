@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from searchapp.cli.options import JsonOption, open_service
+from searchapp.cli.options import JsonObjectOption, JsonOption, open_service
 from searchapp.cli.output import console, print_json
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def tags(
 def info(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A file in the library.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    as_json: JsonObjectOption = False,
 ) -> None:
     """What the library holds for one photo: size, dimensions, capture time, camera, tags."""
     with open_service(ctx, existing=True) as service:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from searchapp.cli.options import JsonOption, settings_of
+from searchapp.cli.options import JsonObjectOption, settings_of
 from searchapp.cli.output import print_json
 from searchapp.errors import SearchAppError
 
@@ -82,7 +82,7 @@ def caption(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Caption again even when a caption is stored.")
     ] = False,
-    as_json: JsonOption = False,
+    as_json: JsonObjectOption = False,
     vlm_backend: VlmBackendOption = None,
     vlm_model: VlmModelOption = None,
     vlm_url: VlmUrlOption = None,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from searchapp.cli.options import (
-    JsonOption,
+    JsonObjectOption,
     ModelConfigOption,
     ModelOption,
     PretrainedOption,
@@ -105,7 +105,7 @@ def roots_remove(ctx: typer.Context, paths: PathsArgument) -> None:
 
 
 @roots_app.command("list")
-def roots_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def roots_list(ctx: typer.Context, as_json: JsonObjectOption = False) -> None:
     """The library roots and the ignore patterns."""
     with open_service(ctx) as service:
         roots, patterns = service.roots()

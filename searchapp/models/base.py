@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -137,3 +137,19 @@ class ImageEncoder(Protocol):
 class TextEncoder(Protocol):
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed texts; returns an (n, dim) array of unit vectors."""
+
+
+@runtime_checkable
+class ReportsTextOverflow(Protocol):
+    """A text encoder that can say when a text is longer than its context (it is cut)."""
+
+    def text_overflow(self, text: str) -> tuple[int, int] | None:
+        """(tokens the text takes, the model's context) when it does not fit, else None."""
+
+
+def truncation_note(text: str, tokens: int, context: int) -> str:
+    shown = text if len(text) <= 40 else text[:37] + "…"
+    return (
+        f'The query "{shown}" is {tokens} tokens long; the model reads {context}, so only its '
+        "beginning was used. Shorten it, or split it into terms joined with +."
+    )

@@ -118,6 +118,11 @@ class OnnxTextEncoder:
         tokens = self._tokenizer(list(texts)).astype(np.int64)
         return self._session.run(prefix_tokens(tokens) if self._truncates else tokens)
 
+    def text_overflow(self, text: str) -> tuple[int, int] | None:
+        tokens = len(self._tokenizer.encode(text)) + 2  # with the start and end tokens
+        context = self._tokenizer.context_length
+        return (tokens, context) if tokens > context else None
+
     def zero_shot_scoring(self) -> ZeroShotScoring:
         return self._scoring
 
@@ -148,6 +153,9 @@ class OnnxEmbedder:
 
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         return self._text.encode_texts(texts)
+
+    def text_overflow(self, text: str) -> tuple[int, int] | None:
+        return self._text.text_overflow(text)
 
     def zero_shot_scoring(self) -> ZeroShotScoring:
         return self._text.zero_shot_scoring()

@@ -313,6 +313,21 @@ class OpenClipEmbedder:
         with torch.inference_mode():
             return self._normalised(encode_text_up_to_end(self._model, tokens))
 
+    def text_overflow(self, text: str) -> tuple[int, int] | None:
+        """open_clip's own tokenizer (`encode`: BPE ids without start/end) or an HF one."""
+        tokenizer = self._tokenizer
+        context = int(getattr(tokenizer, "context_length", 0) or 0)
+        try:
+            if hasattr(tokenizer, "encoder") and callable(getattr(tokenizer, "encode", None)):
+                tokens = len(tokenizer.encode(text)) + 2
+            elif hasattr(tokenizer, "tokenizer"):
+                tokens = len(tokenizer.tokenizer(text)["input_ids"])
+            else:
+                return None
+        except Exception:  # a tokenizer we cannot ask only costs the note
+            return None
+        return (tokens, context) if context and tokens > context else None
+
     def zero_shot_scoring(self) -> ZeroShotScoring:
         model = self._model
         scale = getattr(model, "logit_scale", None)

@@ -76,3 +76,19 @@ def embeddings_with_several_files(engine: Engine, model_id: int) -> list[int]:
     )
     with engine.connect() as conn:
         return [int(i) for i in conn.execute(query).scalars()]
+
+
+def files_per_content(engine: Engine, content_hashes: Sequence[str]) -> dict[str, int]:
+    """How many files (status ok) hold each of these contents."""
+    unique = sorted(set(content_hashes))
+    counts: dict[str, int] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(unique), IN_CHUNK):
+            chunk = unique[start : start + IN_CHUNK]
+            query = (
+                select(files.c.content_hash, func.count())
+                .where(files.c.status == "ok", files.c.content_hash.in_(chunk))
+                .group_by(files.c.content_hash)
+            )
+            counts.update({str(h): int(n) for h, n in conn.execute(query)})
+    return counts

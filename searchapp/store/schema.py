@@ -80,6 +80,7 @@ files = Table(
     Column("indexed_at", Float, nullable=False),
     Index("ix_files_image_id", "image_id"),
     Index("ix_files_status", "status"),
+    Index("ix_files_path_status_image", "path", "status", "image_id"),  # migration 0009
 )
 
 embeddings = Table(

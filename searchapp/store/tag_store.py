@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.engine import Engine
 
 from searchapp.store.dialect import upsert
+from searchapp.store.filter_cache import mark_tags_changed
 from searchapp.store.schema import (
     embeddings,
     files,
@@ -137,6 +138,7 @@ class TagStore:
                     delete(label_embeddings).where(label_embeddings.c.vocabulary_id == stored.id)
                 )
             if changed or scoring_changed:
+                mark_tags_changed(conn)
                 conn.execute(delete(tags).where(tags.c.vocabulary_id == stored.id))
                 conn.execute(delete(tag_coverage).where(tag_coverage.c.vocabulary_id == stored.id))
         return self._vocabulary(stored), changed or scoring_changed
@@ -221,6 +223,8 @@ class TagStore:
 
         Embeddings deleted meanwhile (a concurrent re-index) are skipped, not an error."""
         with self.engine.begin() as conn:
+            if found:
+                mark_tags_changed(conn)
             if embedding_ids:
                 conn.execute(COVER_SQL, [{"v": vocabulary_id, "e": int(i)} for i in embedding_ids])
             if not found:

@@ -3,7 +3,7 @@
 A snapshot holds `ids.npy` (ascending `embeddings.id`), `vectors.f32` (the float32 rows in the
 same order, memory-mapped: a process touches only the pages it reads, so opening one costs
 milliseconds at any size) and, for the approximate kind, `ann.faiss`: an IVF index with 8-bit
-scalar quantisation (about a quarter of the raw size, read into memory) whose ids are the
+scalar quantisation (about a quarter of the raw size, memory-mapped too) whose ids are the
 embedding ids. Approximate candidates are re-ranked with the exact rows, so every score shown is
 the exact cosine similarity; small candidate sets are ranked exactly.
 """
@@ -28,8 +28,6 @@ IDS_FILE = "ids.npy"
 VECTORS_FILE = "vectors.f32"
 ANN_FILE = "ann.faiss"
 TRAIN_PER_LIST = 40  # faiss asks for at least 39 training points per list
-KMEANS_ITERATIONS = 10
-ADD_CHUNK = 50_000
 EXACT_CHUNK = 131_072
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -163,7 +161,8 @@ class BaseVectors:
 
     @classmethod
     def load(cls, directory: Path, plan: IndexPlan, dim: int) -> BaseVectors:
-        """Memory-maps the rows; reads the (compressed) ANN index into memory."""
+        """Memory-maps the rows and the approximate index's lists (opening costs milliseconds
+        at any size: a query reads only the pages of the lists it probes)."""
         ids = np.load(directory / IDS_FILE)
         vectors: NDArray[np.float32]
         if len(ids):
@@ -174,7 +173,7 @@ class BaseVectors:
         if plan.kind != EXACT:
             import faiss
 
-            ann = faiss.read_index(str(directory / ANN_FILE))
+            ann = faiss.read_index(str(directory / ANN_FILE), faiss.IO_FLAG_MMAP)
             if int(ann.ntotal) != len(ids):
                 raise ValueError(f"{ANN_FILE} holds {ann.ntotal} vectors, ids.npy {len(ids)}")
         base = cls(ids, vectors, plan, ann, directory.name)
@@ -210,28 +209,10 @@ def train_ann(
     plan: IndexPlan,
     progress: BuildProgress | None = None,
 ) -> Any:
-    """An IVF-SQ8 inner-product index over `vectors` (spherical k-means on a sample)."""
-    import faiss
+    """An IVF-SQ8 inner-product index over `vectors` (see `ivf_training`)."""
+    from searchapp.ivf_training import train_ivf_sq8
 
-    dim = vectors.shape[1]
-    quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFScalarQuantizer(
-        quantizer, dim, plan.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-    )
-    index.cp.niter = KMEANS_ITERATIONS
-    index.cp.spherical = True
-    rng = np.random.default_rng(0)
-    sample_size = min(len(ids), plan.nlist * TRAIN_PER_LIST)
-    sample = np.sort(rng.choice(len(ids), sample_size, replace=False))
-    if progress:
-        progress("training", 0, len(ids))
-    index.train(np.ascontiguousarray(vectors[sample]))
-    for start in range(0, len(ids), ADD_CHUNK):
-        block = np.ascontiguousarray(vectors[start : start + ADD_CHUNK])
-        index.add_with_ids(block, ids[start : start + ADD_CHUNK])
-        if progress:
-            progress("adding", min(start + ADD_CHUNK, len(ids)), len(ids))
-    return index
+    return train_ivf_sq8(vectors, ids, plan.nlist, plan.nlist * TRAIN_PER_LIST, progress)
 
 
 def save_ann(index: Any, directory: Path) -> None:

@@ -135,6 +135,9 @@ def test_a_restrictive_filter_on_the_approximate_path_still_fills_top_k(
         [len(set(f) & set(t)) / 10 for f, t in zip(wide_found.tolist(), truth, strict=True)]
     )
     assert set(wide_found.ravel().tolist()) <= set(wide.tolist()) and recall >= 0.9
+    ordered = library.vector_index(model).search(queries, 10, np.sort(wide))[1]
+    repeated = library.vector_index(model).search(queries, 10, np.concatenate([wide, wide]))[1]
+    assert ordered.tolist() == repeated.tolist() == wide_found.tolist()
 
 
 def test_the_swap_from_exact_to_approximate_loses_no_query(data_dir: Path) -> None:

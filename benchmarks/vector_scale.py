@@ -12,19 +12,24 @@ case for any approximate index). 1% of the photos lie in folder `f1/`, 20% in `f
   before; `index_rss_anon_mib` without mapped file pages), `recall_at_10` of the public search
   path against exact search (faiss `IndexFlatIP`) over the same vectors, `search_p50/p99_ms`
   (one query per call), `filtered_1pct/20pct_p50_ms` and their recall (the service with a
-  folder filter and a vector query), `http_text_p50/p99_ms` (a text query, ViT-B-32 text tower
-  included: through the HTTP API when `searchapp.api` exists, else the service in-process, as
-  `http_text_via` says);
+  folder filter and a vector query);
+- `http_text_p50/p99_ms`, `http_text_filtered_1pct/20pct_p50/p99_ms`: text queries (ViT-B-32
+  text tower included) through `searchapp serve` on 127.0.0.1, timed by an httpx client;
 - `cli_cold_s`: wall time of a new `searchapp search TEXT --json` process (page cache warm).
 
     python benchmarks/vector_scale.py [--n 100000] [--json FILE] [--sets structured,isotropic]
+        [--keep DIR [--no-build]]   # keep the generated libraries in DIR and reuse them
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -127,7 +132,9 @@ def build_once(data_dir: Path) -> dict[str, Any]:
     from searchapp.config import Settings
     from searchapp.service import LibraryService
 
-    with LibraryService(Settings(data_dir=data_dir)) as service:
+    settings = Settings(data_dir=data_dir)
+    shutil.rmtree(settings.vectors_dir, ignore_errors=True)  # a kept library's earlier index
+    with LibraryService(settings) as service:
         model = service.query_model()
         with ForeignCpu() as cpu:
             index = service.library.live_index(model).build_now()
@@ -212,15 +219,63 @@ def query_once(data_dir: Path, work: Path, service_queries: int) -> dict[str, An
             result[f"filtered_{name}_recall_at_10"] = _recall(found, truth[name][:service_queries])
             result[f"filtered_{name}_stages_ms"] = _stage_medians(stages)
         service.search(TEXTS[0])  # the first text query saves the fast text encoder
-        latencies, stages = [], []
-        for round_ in range(service_queries):
-            t0 = time.perf_counter()
-            response = service.search(f"{TEXTS[round_ % len(TEXTS)]} {round_}")
-            latencies.append((time.perf_counter() - t0) * 1000)
-            stages.append(response.timings)
-        result["http_text_stages_ms"] = _stage_medians(stages)
-        result["http_text_p50_ms"], result["http_text_p99_ms"] = _percentiles(latencies)
-        result["http_text_via"] = "service in-process (no HTTP API on main yet)"
+    result.update(http_text(data_dir, service_queries))
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_text(data_dir: Path, queries: int) -> dict[str, Any]:
+    """Text queries (ViT-B-32 text tower included) through `searchapp serve` on loopback, with
+    an httpx client: unfiltered, and with the 1% and 20% folder filters. Client-side latency."""
+    import httpx
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [*SEARCH_COMMAND, "--data-dir", str(data_dir), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    result: dict[str, Any] = {"http_text_via": "searchapp serve on 127.0.0.1, httpx client"}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"searchapp serve did not start: {server.stderr}")
+                time.sleep(0.2)
+            client.get("/search", params={"q": TEXTS[0]}).raise_for_status()  # warm up
+            for name, folder in (
+                ("", None),
+                ("filtered_1pct_", "/bench/f1"),
+                ("filtered_20pct_", "/bench/f20"),
+            ):
+                latencies, stages = [], []
+                for round_ in range(queries):
+                    params: dict[str, Any] = {"q": f"{TEXTS[round_ % len(TEXTS)]} {round_}"}
+                    if folder:
+                        params["folder"] = [folder]
+                    t0 = time.perf_counter()
+                    response = client.get("/search", params=params)
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                    response.raise_for_status()
+                    stages.append(response.json()["timings"])
+                key = f"http_text_{name}" if name else "http_text_"
+                result[f"{key}stages_ms"] = _stage_medians(stages)
+                result[f"{key}p50_ms"], result[f"{key}p99_ms"] = _percentiles(latencies)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
     return result
 
 
@@ -276,26 +331,50 @@ def _child(mode: str, *args: Path | int) -> dict[str, Any]:
 
 
 def run_set(
-    kind: str, n: int, queries: int, service_queries: int, work: Path, checkpoint: Path
+    kind: str,
+    n: int,
+    queries: int,
+    service_queries: int,
+    work: Path,
+    checkpoint: Path,
+    keep: bool = False,
+    build: bool = True,
 ) -> dict[str, Any]:
+    """With `keep` the library, its rows and the ground truth stay in `work` and a later run
+    with the same `work` reuses them (filling 1M takes minutes); the index is built again."""
     data_dir = work / f"{kind}-{n}"
     rows_path = work / f"{kind}-{n}-rows.npy"
-    log(f"{kind}: filling a library with {n} vectors …")
-    started = time.perf_counter()
-    fill(data_dir, kind, n, rows_path, checkpoint)
-    log(f"  filled in {time.perf_counter() - started:.0f} s; building the index …")
-    result: dict[str, Any] = {"n": n, **_child("build-only", data_dir)}
-    log(f"  {json.dumps(result)}")
-    rows = np.load(rows_path, mmap_mode="r")
-    query_vectors = vector_set(kind, queries, seed=10**9)
-    np.save(work / "queries.npy", query_vectors)
-    (work / "truth.json").write_text(json.dumps(ground_truth(rows, query_vectors)))
-    del rows
-    log("  ground truth done; searching …")
-    result.update(_child("query-only", data_dir, work, service_queries))
+    filled = work / f"{kind}-{n}.filled"
+    truth_dir = work / f"{kind}-{n}-truth-{queries}"
+    if not filled.exists():
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        log(f"{kind}: filling a library with {n} vectors …")
+        started = time.perf_counter()
+        fill(data_dir, kind, n, rows_path, checkpoint)
+        filled.write_text(f"{time.perf_counter() - started:.0f} s\n")
+        log(f"  filled in {time.perf_counter() - started:.0f} s")
+    if not (truth_dir / "truth.json").exists():
+        rows = np.load(rows_path, mmap_mode="r")
+        query_vectors = vector_set(kind, queries, seed=10**9)
+        truth_dir.mkdir(exist_ok=True)
+        np.save(truth_dir / "queries.npy", query_vectors)
+        (truth_dir / "truth.json").write_text(json.dumps(ground_truth(rows, query_vectors)))
+        del rows
+        log("  ground truth done")
+    result: dict[str, Any] = {"n": n}
+    if build:
+        log("  building the index …")
+        result.update(_child("build-only", data_dir))
+        log(f"  {json.dumps(result)}")
+    result["load_average_1m_before_queries"] = round(os.getloadavg()[0], 2)
+    log("  searching …")
+    result.update(_child("query-only", data_dir, truth_dir, service_queries))
     result["cli_cold_s"] = cli_cold(data_dir)
+    result["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     log(f"  {json.dumps(result)}")
-    rows_path.unlink()
+    if not keep:
+        rows_path.unlink()
     return result
 
 
@@ -309,6 +388,17 @@ def main() -> None:
         "--service-queries", type=int, default=60, help="Filtered and text queries per set."
     )
     parser.add_argument("--work", type=Path, default=None, help="Where to build the libraries.")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="Keep the libraries in this folder and reuse them in later runs (not removed).",
+    )
+    parser.add_argument(
+        "--no-build",
+        action="store_true",
+        help="With --keep: search the index already built (build_s is then left out).",
+    )
     parser.add_argument("--build-only", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--query-only", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -323,10 +413,22 @@ def main() -> None:
 
     checkpoint = random_checkpoint(MODEL, Path("~/.cache/searchapp-bench/checkpoints"))
     sets: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(dir=args.work) as work:
+    with contextlib.ExitStack() as stack:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            work = args.keep
+        else:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=args.work)))
         for kind in args.sets.split(","):
             sets[kind] = run_set(
-                kind, args.n, args.queries, args.service_queries, Path(work), checkpoint
+                kind,
+                args.n,
+                args.queries,
+                args.service_queries,
+                work,
+                checkpoint,
+                keep=args.keep is not None,
+                build=not (args.no_build and args.keep is not None),
             )
     result = {
         "benchmark": "vector_scale",

@@ -36,13 +36,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PAINTED = """n => {
-  const imgs = Array.from(document.querySelectorAll('img.thumb'));
+  const imgs = Array.from(document.querySelectorAll('img.thumb')).filter(i => !i.dataset.old);
   return imgs.length >= n && imgs.slice(0, n).every(i => i.complete && i.naturalWidth > 0);
 }"""
+"""The first n thumbnails of the new results painted (`ARM` marks those already on the page)."""
 PREVIEW = """name => {
-  const i = document.querySelector("[data-testid='stSidebar'] img.preview");
+  const i = document.querySelector("[data-testid='stDialog'] img.preview");
   return i && i.alt === name && i.complete && i.naturalWidth > 0;
 }"""
+ARM = "() => document.querySelectorAll('img.thumb').forEach(i => { i.dataset.old = '1'; })"
+NO_DIALOG = "() => !document.querySelector(\"[data-testid='stDialog']\")"
 
 
 def _wait_for_app(page: object) -> None:
@@ -51,21 +54,6 @@ def _wait_for_app(page: object) -> None:
     assert isinstance(page, Page)
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']")
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
-
-
-ARM = """() => {
-  const app = document.querySelector("[data-testid='stApp']");
-  window.__ran = false;
-  if (window.__watch) window.__watch.disconnect();
-  window.__watch = new MutationObserver(() => {
-    if (app.dataset.testScriptState === 'running') window.__ran = true;
-  });
-  window.__watch.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
-DONE = (
-    "window.__ran && "
-    "document.querySelector(\"[data-testid='stApp']\").dataset.testScriptState !== 'running'"
-)
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -115,17 +103,17 @@ def main() -> None:
                     page.evaluate(ARM)
                     started = page.evaluate("performance.now()")
                     box.press("Enter")
-                    page.wait_for_function(f"{DONE} && ({PAINTED})(50)", polling="raf")
+                    page.wait_for_function(PAINTED, arg=50, polling="raf")
                     painted = page.evaluate("performance.now()")
                     _wait_for_app(page)
                     name = page.locator("img.thumb").nth(7).get_attribute("alt")
-                    page.evaluate(ARM)
                     clicked = page.evaluate("performance.now()")
                     page.get_by_role("button", name="Open").nth(7).click()
-                    page.wait_for_function(f"{DONE} && ({PREVIEW})({name!r})", polling="raf")
+                    page.wait_for_function(PREVIEW, arg=name, polling="raf")
                     opened = page.evaluate("performance.now()")
                     _wait_for_app(page)
-                    page.get_by_role("button", name="✕").click()
+                    page.keyboard.press("Escape")
+                    page.wait_for_function(NO_DIALOG, polling="raf")
                     _wait_for_app(page)
                     if rnd > 0:  # round 0 warms the model, the thumbnails and the page
                         search_ms.append(painted - started)
@@ -153,6 +141,7 @@ def main() -> None:
                 "max": round(max(open_ms), 1),
             },
             "load_average": os.getloadavg(),
+            "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
             "machine": machine_info(),
         }
     )

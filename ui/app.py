@@ -1,4 +1,5 @@
-"""The searchapp page: `streamlit run ui/app.py` (the data directory from SEARCHAPP_DATA_DIR)."""
+"""The searchapp page: `streamlit run ui/app.py` (the data directory from SEARCHAPP_DATA_DIR).
+An opened photo shows in a dialog over the page (`ui.photo_panel`)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ import streamlit as st
 
 from ui.collection_page import collection_page
 from ui.library_page import library_page
-from ui.photo_panel import photo_panel
+from ui.photo_panel import open_photo_if_asked
 from ui.search_page import search_page
-from ui.state import keep_widget_values, library_service, selected_photo
+from ui.state import keep_widget_values, library_service
 
 STYLE = """<style>
 .thumb-box { aspect-ratio: 1 / 1; display: flex; align-items: center; justify-content: center;
   background: rgba(128, 128, 128, 0.08); border-radius: 6px; overflow: hidden; }
 .thumb-box img.thumb { width: 100%; height: 100%; object-fit: contain; }
-.preview-box img.preview { width: 100%; height: auto; border-radius: 6px; }
+.preview-box { display: flex; justify-content: center; background: rgba(128, 128, 128, 0.08);
+  border-radius: 6px; }
+.preview-box img.preview { width: 100%; max-height: 75vh; object-fit: contain;
+  border-radius: 6px; }
 </style>"""
 VIEWS = {"Search": search_page, "Collection": collection_page, "Library": library_page}
 
@@ -26,12 +30,7 @@ def main() -> None:
     service = library_service()
     view = st.radio("View", list(VIEWS), horizontal=True, key="view", label_visibility="collapsed")
     VIEWS[view](service)
-    with st.sidebar:
-        photo_id = selected_photo()
-        if photo_id is None:
-            st.caption("Open a photo to see it here.")
-        else:
-            photo_panel(service, photo_id)
+    open_photo_if_asked(service)
 
 
 main()

@@ -1,5 +1,7 @@
-"""The selected photo: a large preview, its metadata and tags, download, "more like this", its
-near-duplicates, and (with a vision-language model configured) its caption and a chat."""
+"""An opened photo, in a large dialog over the page: the preview filling its width, metadata and
+tags, download, "more like this", and (with a vision-language model configured) its caption and
+a chat. The dialog is a fragment: opening a photo from the results grid (itself a fragment) and
+chatting about it rerun neither the search form nor the grid."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from searchapp.service import LibraryService
 from searchapp.service_status import PhotoDetails
 from ui.assistant import assistant_section
 from ui.images import img_tag
-from ui.state import search_like, select_photo
+from ui.state import rerun_app_if_asked, search_like, take_photo_to_open
 
 PREVIEW_SIZE = 1024
 
@@ -44,19 +46,34 @@ def _metadata(details: PhotoDetails) -> None:
 
 
 def photo_panel(service: LibraryService, photo_id: int) -> None:
+    rerun_app_if_asked()
     try:
         details = service.photo(photo_id)
         preview = service.thumbnail(photo_id, PREVIEW_SIZE)
     except SearchAppError as exc:
         st.warning(str(exc))
-        st.button("Close", key="close_missing", on_click=select_photo, args=(None,))
         return
     name = shown_path(os.path.basename(details.path))
-    title, close = st.columns([5, 1], vertical_alignment="center")
-    title.markdown(f"**{name}**")
-    close.button("✕", key="close", on_click=select_photo, args=(None,), help="Close")
-    image = img_tag(preview, name, "preview", "width: 100%; height: auto")
-    st.markdown(f'<div class="preview-box">{image}</div>', unsafe_allow_html=True)
+    picture, facts = st.columns([3, 2], gap="medium")
+    with picture:
+        image = img_tag(preview, name, "preview")
+        st.markdown(f'<div class="preview-box">{image}</div>', unsafe_allow_html=True)
+    with facts:
+        st.markdown(f"**{name}**")
+        _facts(service, photo_id, details, name)
+
+
+photo_dialog = st.dialog("Photo", width="large")(photo_panel)
+
+
+def open_photo_if_asked(service: LibraryService) -> None:
+    """Open the photo a click asked for, in the run (full or fragment) that comes first."""
+    photo_id = take_photo_to_open()
+    if photo_id is not None:
+        photo_dialog(service, photo_id)
+
+
+def _facts(service: LibraryService, photo_id: int, details: PhotoDetails, name: str) -> None:
     left, right = st.columns(2)
     left.button(
         "More like this", key="panel_like", on_click=search_like, args=(photo_id,), width="stretch"
@@ -71,15 +88,8 @@ def photo_panel(service: LibraryService, photo_id: int) -> None:
     )
     _metadata(details)
     if details.tags:
-        st.markdown("**Tags**")
-        st.dataframe(
-            [
-                {"tag": t.label, "score": round(t.score, 3), "vocabulary": t.vocabulary}
-                for t in details.tags
-            ],
-            hide_index=True,
-            width="stretch",
-        )
+        rows = "\n".join(f"| {t.label} | {t.score:.3f} | {t.vocabulary} |" for t in details.tags)
+        st.markdown(f"**Tags**\n\n| tag | score | vocabulary |\n|---|---:|---|\n{rows}")
     else:
         st.caption("No tags yet: run a vocabulary in Library (or `searchapp tag`).")
     assistant_section(service, details)

@@ -1,5 +1,5 @@
 """What the page keeps between reruns: one `LibraryService` per data directory (cached for the
-whole server) and the visitor's selection."""
+whole server) and the visitor's pending actions (a photo to open, a search to run)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import streamlit as st
 from searchapp.config import Settings
 from searchapp.service import LibraryService
 
-SELECTED = "selected_photo"
+OPEN = "photo_to_open"
+RERUN_APP = "rerun_app"
 KEPT_WIDGETS = (
     "query",
     "without",
@@ -43,18 +44,28 @@ def keep_widget_values() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def selected_photo() -> int | None:
-    value = st.session_state.get(SELECTED)
+def select_photo(photo_id: int) -> None:
+    """Open the photo's detail (the next run that draws it takes it: `take_photo_to_open`)."""
+    st.session_state[OPEN] = photo_id
+
+
+def take_photo_to_open() -> int | None:
+    value = st.session_state.pop(OPEN, None)
     return int(value) if value is not None else None
 
 
-def select_photo(photo_id: int | None) -> None:
-    st.session_state[SELECTED] = photo_id
+def rerun_app_if_asked() -> None:
+    """A click in a fragment (the results grid, the photo dialog) that changes the search needs
+    the whole page run again, which a callback cannot ask for itself."""
+    if st.session_state.pop(RERUN_APP, False):
+        st.rerun(scope="app")
 
 
 def search_like(photo_id: int) -> None:
     """ "More like this": the photo becomes the query (the text box is cleared, and may be used
     again to combine text with the photo)."""
+    st.session_state[RERUN_APP] = True
+    st.session_state.pop(OPEN, None)
     st.session_state[LIKE] = photo_id
     st.session_state["query"] = ""
     st.session_state["view"] = "Search"

@@ -11,8 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 from tests.conftest import BASE_ENV
 
@@ -36,10 +40,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_ui(data_dir: Path, timeout: float = 120) -> Iterator[str]:
-    """`searchapp ui` on `data_dir`, as a user starts it; yields its URL."""
+def running_ui(
+    data_dir: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`searchapp ui` on `data_dir` (with `env` added), as a user starts it; yields its URL."""
     port = free_port()
-    env = {**os.environ, **BASE_ENV, "SEARCHAPP_DATA_DIR": str(data_dir)}
+    env = {**os.environ, **BASE_ENV, **(env or {}), "SEARCHAPP_DATA_DIR": str(data_dir)}
     command = [sys.executable, "-m", "searchapp", "ui", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -68,6 +74,22 @@ def running_ui(data_dir: Path, timeout: float = 120) -> Iterator[str]:
 WAIT_MS = 90_000
 
 
+@contextmanager
+def browser_page(url: str) -> Iterator[Page]:
+    """A chromium tab on the running app, once the app's first run is done."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(url)
+        wait_for_app(tab)
+        try:
+            yield tab
+        finally:
+            browser.close()
+
+
 def wait_for_app(page: object) -> None:
     """Connected, the script not running, no skeleton left (Streamlit's e2e `wait_for_app_run`)."""
     from playwright.sync_api import Page
@@ -87,6 +109,10 @@ def wait_for_app(page: object) -> None:
 PAINTED = """n => {
   const imgs = Array.from(document.querySelectorAll('img.thumb'));
   return imgs.length >= n && imgs.slice(0, n).every(i => i.complete && i.naturalWidth > 0);
+}"""
+PREVIEW = """name => {
+  const i = document.querySelector("[data-testid='stDialog'] img.preview");
+  return !!i && i.alt === name && i.complete && i.naturalWidth > 0;
 }"""
 EXACTLY_PAINTED = """n => {
   const imgs = Array.from(document.querySelectorAll('img.thumb'));

@@ -19,6 +19,7 @@ from tests.ui.browser import (
     CHROMIUM_ARGS,
     EXACTLY_PAINTED,
     PAINTED,
+    PREVIEW,
     WAIT_MS,
     running_ui,
     wait_for_app,
@@ -26,7 +27,7 @@ from tests.ui.browser import (
 from tests.ui.conftest import UiLibrary
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -99,22 +100,42 @@ def test_a_search_paints_the_ranked_thumbnails(page: Page, ui_library: UiLibrary
     _shot(page, "search")
 
 
+def _preview(page: Page, name: str) -> Locator:
+    """The photo dialog, once it shows `name`'s preview painted."""
+    page.wait_for_function(PREVIEW, arg=name, timeout=WAIT_MS)
+    dialog = page.get_by_test_id("stDialog")
+    dialog.get_by_text("Camera:").wait_for(timeout=WAIT_MS)
+    return dialog
+
+
 def test_opening_a_result_shows_its_details(page: Page, ui_library: UiLibrary) -> None:
     _all_scores(page)
     _search(page, "a red circle")
     first = _shown(page, 15)[0]
     page.get_by_role("button", name="Open").first.click()
+    dialog = _preview(page, first)
     wait_for_app(page)
-    sidebar = page.get_by_test_id("stSidebar")
-    preview = sidebar.locator("img.preview")
-    preview.wait_for(timeout=WAIT_MS)
-    sidebar.get_by_text("Camera:").wait_for(timeout=WAIT_MS)
-    wait_for_app(page)
-    assert preview.get_attribute("alt") == first
-    text = sidebar.inner_text()
+    text = dialog.inner_text()
     assert str(next(ui_library.photos.rglob(first))) in text.replace("\n", "")
     assert "Camera:" in text and "Download" in text
+    sizes = dialog.locator("img.preview").evaluate(
+        "i => [i.getBoundingClientRect().width, i.naturalWidth]"
+    )
+    assert sizes[0] >= 2 * sizes[1] >= 2 * 120, "the preview fills the dialog, scaled up"
     _shot(page, "detail")
+
+
+def test_clicking_a_point_on_the_map_opens_that_photo(page: Page) -> None:
+    page.get_by_text("Collection", exact=True).click()
+    wait_for_app(page)
+    points = page.locator("[data-testid='stVegaLiteChart'] path[aria-label*='name: photo_']")
+    points.first.wait_for(timeout=WAIT_MS)
+    label = str(points.nth(3).get_attribute("aria-label"))
+    name = next(part.split(": ")[1] for part in label.split("; ") if part.startswith("name: "))
+    points.nth(3).dispatch_event("click")
+    _preview(page, name)
+    wait_for_app(page)
+    _shot(page, "map-opened")
 
 
 def test_an_uploaded_photo_finds_itself(page: Page, ui_library: UiLibrary) -> None:

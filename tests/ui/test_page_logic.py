@@ -3,9 +3,11 @@ shows, against a real indexed library (the suite's tiny model) and the real serv
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -19,7 +21,8 @@ from tests.conftest import BASE_ENV
 from tests.ui.conftest import UiLibrary
 
 APP = str(Path(__file__).parents[2] / "ui" / "app.py")
-ALT = re.compile(r'<img class="thumb" [^>]*alt="([^"]+)"')
+DIALOG = 2
+"""The AppTest tree's event block, where a dialog is drawn."""
 
 
 def _app() -> AppTest:
@@ -29,8 +32,27 @@ def _app() -> AppTest:
     return at
 
 
+def _cards(at: AppTest) -> list[dict[str, Any]]:
+    """The cards the results grid (one `ui.photo_grid` component) was given to draw."""
+    return [c for grid in at.get("bidi_component") for c in json.loads(grid.proto.json)["cards"]]
+
+
 def _thumbnails(at: AppTest) -> list[str]:
-    return [m for md in at.markdown for m in ALT.findall(md.value)]
+    """The file names on the grid's cards, each card with a thumbnail URL."""
+    assert all(card["src"] for card in _cards(at))
+    return [card["name"] for card in _cards(at)]
+
+
+def _open(at: AppTest, photo_id: int) -> AppTest:
+    """What a click on "Open" asks for (the click itself is the browser test's)."""
+    at.session_state["photo_to_open"] = photo_id
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _photo_ids(at: AppTest) -> list[int]:
+    return [int(card["id"]) for card in _cards(at)]
 
 
 def _expected(library: UiLibrary, query: Query | str, tags: tuple[str, ...] = ()) -> list[str]:
@@ -79,29 +101,32 @@ def test_a_tag_filter_keeps_only_photos_with_the_tag(ui_env: UiLibrary) -> None:
     assert len(shown) == tagged
 
 
-def test_opening_a_result_shows_its_details_in_the_panel(ui_env: UiLibrary) -> None:
+def test_opening_a_result_shows_its_details_in_the_dialog(ui_env: UiLibrary) -> None:
     at = _search(_app(), "a red circle")
     first = _thumbnails(at)[0]
-    opener = next(b for b in at.button if (b.key or "").startswith("results-open-"))
-    opener.click().run()
-    panel = " ".join(md.value for md in at.sidebar.markdown)
+    dialog = _open(at, _photo_ids(at)[0])._tree.children[DIALOG]
+    panel = "\n".join(md.value for md in dialog.markdown)
+    assert 'class="preview" src="' in panel and f'alt="{first}"' in panel
     assert f"**{first}**" in panel
     assert "**Path:**" in panel and first in panel
     assert "**Camera:**" in panel
-    tags = at.sidebar.dataframe[0].value
-    assert set(tags["tag"]) <= {"red", "green", "blue", "circle", "square"} and len(tags) == 2
-    assert "vision-language model" in " ".join(c.value for c in at.sidebar.caption)
+    tags = re.findall(r"^\| (\w+) \| [-\d.]+ \| colours \|$", panel, re.MULTILINE)
+    assert set(tags) <= {"red", "green", "blue", "circle", "square"} and len(tags) == 2
+    assert "vision-language model" in " ".join(c.value for c in dialog.caption)
+    assert [b.label for b in dialog.button] == ["More like this"]
 
 
 def test_more_like_this_searches_by_the_photo(ui_env: UiLibrary) -> None:
     at = _search(_app(), "a red circle")
-    photo = next(b for b in at.button if (b.key or "").startswith("results-like-"))
-    photo_id = int(str(photo.key).rsplit("-", 1)[1])
-    photo.click().run()
+    photo_id = _photo_ids(at)[3]
+    dialog = _open(at, photo_id)._tree.children[DIALOG]
+    next(b for b in dialog.button if b.label == "More like this").click().run()
+    assert not at.exception
     assert at.text_input(key="query").value == ""
     shown = _thumbnails(at)
     assert shown == _expected(ui_env, Query.photo(photo_id))
     assert any(b.label == f"✕ Like photo {photo_id}" for b in at.button)
+    assert not list(at._tree.children[DIALOG].markdown)
 
 
 def test_an_uploaded_photo_finds_itself_first(ui_env: UiLibrary) -> None:

@@ -9,7 +9,7 @@ from ui.collection_page import collection_page
 from ui.library_page import library_page
 from ui.photo_panel import open_photo_if_asked
 from ui.search_page import search_page
-from ui.state import keep_widget_values, library_service
+from ui.state import RERUN_APP, keep_widget_values, library_service
 
 STYLE = """<style>
 .thumb-box { aspect-ratio: 1 / 1; display: flex; align-items: center; justify-content: center;
@@ -27,6 +27,7 @@ def main() -> None:
     st.set_page_config(page_title="searchapp", page_icon="🔎", layout="wide")
     st.markdown(STYLE, unsafe_allow_html=True)
     keep_widget_values()
+    st.session_state.pop(RERUN_APP, None)  # this run is the whole page already
     service = library_service()
     view = st.radio("View", list(VIEWS), horizontal=True, key="view", label_visibility="collapsed")
     VIEWS[view](service)

@@ -1,7 +1,7 @@
 """An opened photo, in a large dialog over the page: the preview filling its width, metadata and
 tags, download, "more like this", and (with a vision-language model configured) its caption and
-a chat. The dialog is a fragment: opening a photo from the results grid (itself a fragment) and
-chatting about it rerun neither the search form nor the grid."""
+a chat. Opening a photo from the results grid reruns only the grid's fragment and the dialog (not
+the search form); the dialog is a fragment too, so chatting reruns only the dialog."""
 
 from __future__ import annotations
 

@@ -119,6 +119,9 @@ def salvage(database_path: Path) -> Salvage:
 
 
 def _integrity(library: Library) -> str | None:
+    """SQLite's `integrity_check`; PostgreSQL's own page checks and backups are its server's."""
+    if library.store.is_postgresql:
+        return None
     with library.store.engine.connect() as conn:
         verdict = str(conn.exec_driver_sql("PRAGMA integrity_check(1)").scalar())
     return None if verdict == "ok" else verdict
@@ -276,7 +279,7 @@ def examine(settings: Settings, repair: bool = False) -> DoctorReport:
     from searchapp.writer_lock import WriterLock
 
     report = DoctorReport()
-    if not settings.database_path.exists():
+    if settings.database_url is None and not settings.database_path.exists():
         report.findings.append(Finding("store", True, f"no library yet in {settings.data_dir}"))
         return report
     try:

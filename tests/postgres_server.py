@@ -63,6 +63,8 @@ class PostgresServer:
     directory: Path
     port: int = field(default_factory=_free_port)
     user: str | None = field(default_factory=_server_user)
+    durable: bool = False
+    """False (tests): no fsync, for speed. True (benchmarks): PostgreSQL's durable defaults."""
     _databases: int = 0
 
     @property
@@ -91,9 +93,11 @@ class PostgresServer:
 
     def start(self) -> None:
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} "
+            "-c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         log = str(self.directory / "server.log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
 
@@ -104,8 +108,9 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, prefix: str = "test") -> str:
-        """A new empty database; its SQLAlchemy URL."""
+    def create_database(self, prefix: str = "test", **settings: str) -> str:
+        """A new empty database (with these server settings, e.g. synchronous_commit="off");
+        its SQLAlchemy URL."""
         import psycopg
 
         self._databases += 1
@@ -113,6 +118,8 @@ class PostgresServer:
         dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
+            for key, value in settings.items():
+                conn.execute(f'ALTER DATABASE "{name}" SET {key} = {value}')
         return self.url(name)
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -128,10 +135,10 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_server(binaries: Path) -> Iterator[PostgresServer]:
+def running_server(binaries: Path, durable: bool = False) -> Iterator[PostgresServer]:
     """A started server in a fresh directory, stopped and removed on exit."""
     directory = Path(tempfile.mkdtemp(prefix="searchapp-pg-"))
-    server = PostgresServer(binaries, directory)
+    server = PostgresServer(binaries, directory, durable=durable)
     try:
         server.init()
         server.start()

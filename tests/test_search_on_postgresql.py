@@ -58,6 +58,8 @@ def test_cli_searches_give_the_same_results_on_both_stores(
         assert sqlite == postgresql and sqlite, query
     counts = [json.loads(cli("tags", "--json", env=env).stdout) for env in both_indexed.values()]
     assert counts[0] == counts[1]
+    doctor = json.loads(cli("doctor", "--json", env=both_indexed["postgresql"]).stdout)
+    assert doctor["healthy"] and {f["part"] for f in doctor["findings"]} >= {"store", "index"}
 
 
 def test_served_api_gives_the_same_results_on_both_stores(

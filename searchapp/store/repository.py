@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from searchapp.models.base import ModelIdentity
+from searchapp.store.batch_rows import write_batch_rows
 from searchapp.store.caption_store import CaptionStore
 from searchapp.store.connection import is_read_only, open_checked
 from searchapp.store.dialect import upsert
@@ -29,7 +30,6 @@ from searchapp.store.records import (
     EmbeddedFile,
     FailedFile,
     FileHit,
-    FileStat,
     KnownFile,
     LinkedFile,
     StoredModel,
@@ -302,75 +302,8 @@ class Store:
         now = time.time()
         with self.engine.begin() as conn:
             self._lock_generation(conn)
-            for item in embedded:
-                image_id = self._upsert_image(conn, item)
-                conn.execute(
-                    upsert(conn, embeddings)
-                    .values(image_id=image_id, model_id=model_id, vector=item.vector.tobytes())
-                    .on_conflict_do_update(
-                        index_elements=[embeddings.c.image_id, embeddings.c.model_id],
-                        set_={"vector": item.vector.tobytes()},
-                    )
-                )
-                self._upsert_file(conn, item.stat, item.content_hash, image_id, "ok", None, now)
-            for link in linked:
-                image_id = conn.execute(
-                    select(images.c.id).where(images.c.content_hash == link.content_hash)
-                ).scalar_one()
-                self._upsert_file(conn, link.stat, link.content_hash, image_id, "ok", None, now)
-            for fail in failed:
-                self._upsert_file(conn, fail.stat, None, None, "failed", fail.reason, now)
+            write_batch_rows(conn, model_id, embedded, linked, failed, now)
             self._bump_generation(conn)
-
-    @staticmethod
-    def _upsert_image(conn: Connection, item: EmbeddedFile) -> int:
-        meta = item.meta
-        values = {
-            "width": meta.width,
-            "height": meta.height,
-            "captured_at": meta.captured_at,
-            "camera": meta.camera,
-            "orientation": meta.orientation,
-        }
-        if meta.phash is not None:  # a picture decoded on the GPU has none: keep the older one
-            values["phash"] = meta.phash
-        conn.execute(
-            upsert(conn, images)
-            .values(content_hash=item.content_hash, **values)
-            .on_conflict_do_update(index_elements=[images.c.content_hash], set_=values)
-        )
-        return int(
-            conn.execute(
-                select(images.c.id).where(images.c.content_hash == item.content_hash)
-            ).scalar_one()
-        )
-
-    @staticmethod
-    def _upsert_file(
-        conn: Connection,
-        stat: FileStat,
-        content_hash: str | None,
-        image_id: int | None,
-        status: str,
-        error: str | None,
-        now: float,
-    ) -> None:
-        values = {
-            "size": stat.size,
-            "mtime_ns": stat.mtime_ns,
-            "ctime_ns": stat.ctime_ns or None,
-            "inode": stat.inode or None,
-            "content_hash": content_hash,
-            "image_id": image_id,
-            "status": status,
-            "error": error,
-            "indexed_at": now,
-        }
-        conn.execute(
-            upsert(conn, files)
-            .values(path=stat.path, **values)
-            .on_conflict_do_update(index_elements=[files.c.path], set_=values)
-        )
 
     def remove_files(self, paths: Sequence[str]) -> int:
         """Forget files that are gone, then the images and vectors nothing points at any more."""

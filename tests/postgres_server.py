@@ -108,16 +108,22 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, prefix: str = "test", **settings: str) -> str:
-        """A new empty database (with these server settings, e.g. synchronous_commit="off");
-        its SQLAlchemy URL."""
+    def create_database(
+        self, prefix: str = "test", icu_locale: str | None = None, **settings: str
+    ) -> str:
+        """A new empty database (collating by `icu_locale` when given, as production databases
+        with a language locale do; else bytewise), with these server settings (such as
+        synchronous_commit="off"); its SQLAlchemy URL."""
         import psycopg
 
         self._databases += 1
         name = f"{prefix}_{self._databases}"
         dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        locale = ""
+        if icu_locale is not None:
+            locale = f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'"
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{locale}')
             for key, value in settings.items():
                 conn.execute(f'ALTER DATABASE "{name}" SET {key} = {value}')
         return self.url(name)

@@ -19,6 +19,7 @@ from searchapp.store.migrate import ALEMBIC_INI, HEAD_REVISION, current_revision
 from searchapp.store.photo_queries import PhotoFilter
 from searchapp.store.records import FileStat
 from searchapp.store.vector_state import vector_changes, vector_state
+from tests.postgres_server import PostgresServer
 
 DIM = 4
 MTIME_NS = 1_700_000_000_123_456_789
@@ -171,4 +172,22 @@ def test_file_names_that_are_not_utf8_are_stored_losslessly_and_apart(
     }
     assert sorted(in_folder.tolist()) == [1, 2]
     assert removed == 1 and set(store.known_files(["/photos"], model.id)) == {lookalike}
+    store.close()
+
+
+def test_a_folder_filter_admits_exactly_that_folder_under_a_language_collation(
+    postgres_server: PostgresServer,
+) -> None:
+    store = Store(postgres_server.create_database("icu", icu_locale="en-US"))
+    model = _model(store)
+    inside = ["/p/a/x.jpg", "/p/a/.hidden/y.jpg", "/p/a/b c/z.jpg", "/p/a/A/w.jpg"]
+    outside = ["/p/a-b/x.jpg", "/p/a b/x.jpg", "/p/a.b/x.jpg", "/p/ab/x.jpg", "/p/a0/x.jpg"]
+    paths = inside + outside + ["/p/A/x.jpg", "/p/a_/x.jpg"]
+    store.write_batch(model.id, [_embedded(p, f"hash-{i}", i) for i, p in enumerate(paths)])
+
+    admitted = store.photos.candidates(PhotoFilter(folders=("/p/a",)), model.id)
+    known = store.known_files(["/p/a"], model.id)
+
+    expected = [paths.index(p) + 1 for p in inside]
+    assert admitted.tolist() == expected and sorted(known) == sorted(inside)
     store.close()

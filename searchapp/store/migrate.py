@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
-HEAD_REVISION = "0009_filter_index"
+HEAD_REVISION = "0010_path_collation"
 
 
 def current_revision(conn: Connection) -> str | None:

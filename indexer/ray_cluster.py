@@ -110,7 +110,7 @@ def ray_session(address: str | None) -> Iterator[ModuleType]:
         yield ray
         return
     options: dict[str, object] = {
-        "logging_level": logging.WARNING,
+        "logging_level": logging.INFO if log.isEnabledFor(logging.INFO) else logging.ERROR,
         "log_to_driver": False,
         "runtime_env": {"env_vars": {"PYTHONPATH": _code_path()}},
     }
@@ -134,11 +134,9 @@ def configure_data_context() -> None:
     """Ray Data without its own progress bars and banners: the command reports progress."""
     import ray.data
 
-    for name in ("ray", "ray.data"):
-        if logging.getLogger(name).getEffectiveLevel() < logging.ERROR and not log.isEnabledFor(
-            logging.INFO
-        ):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    if not log.isEnabledFor(logging.INFO):  # a failed job is reported in one line instead
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from indexer.ignore import IgnoreRules
 from indexer.pipeline import Indexer, default_batch_size
 from indexer.ray_cluster import RayJobError, check_reachable, ray_session
 from indexer.ray_stages import decode_batch, embed_stage, listing_rows, outcomes_of
+from searchapp import errors
 from searchapp.errors import SearchAppError
 from searchapp.indexing import IndexSummary
 from searchapp.store import StoredModel
@@ -201,8 +203,12 @@ class RayIndexer(Indexer):
         self._activated = True
 
 
+OUR_ERROR_LINE = re.compile(r"searchapp\.errors\.(\w+): (.+)")
+
+
 def _our_error(exc: BaseException) -> SearchAppError | None:
-    """A SearchAppError raised in a worker, however Ray wrapped it."""
+    """A SearchAppError raised in a worker, however Ray wrapped it: as a cause, or (an actor that
+    died in its constructor) only in the text of Ray's error."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -214,7 +220,13 @@ def _our_error(exc: BaseException) -> SearchAppError | None:
             current = cause
             continue
         current = current.__cause__ or current.__context__
-    return None
+    match = OUR_ERROR_LINE.search(str(exc))
+    if match is None:
+        return None
+    kind = getattr(errors, match.group(1), SearchAppError)
+    if not (isinstance(kind, type) and issubclass(kind, SearchAppError)):
+        kind = SearchAppError
+    return kind(match.group(2).strip())
 
 
 class RayIndexRunner:

@@ -188,7 +188,7 @@ def index(
             "--ray",
             metavar="[ADDRESS]",
             help="Read and embed on a Ray cluster: ray://HEAD:10001, HEAD:6379 or auto; "
-            "`--ray` alone starts a local Ray (needs the [scale] extra).",
+            "`--ray` alone starts a local Ray (needs the `scale` extra).",
         ),
     ] = None,
 ) -> None:

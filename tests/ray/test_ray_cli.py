@@ -1,5 +1,5 @@
 """`index --ray [ADDRESS]` on the command line: the bare flag, a cluster that does not answer,
-and a base install that never imports Ray."""
+a model the workers cannot load, and a base install that never imports Ray."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from searchapp.cli.options import fill_bare_options
 from tests.conftest import CliRunner, TinyModel
+from tests.ray.library_state import row_counts
 
 
 def test_a_bare_ray_flag_means_a_local_ray_and_an_address_is_kept() -> None:
@@ -56,3 +58,24 @@ def test_the_base_install_never_imports_ray() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_model_the_workers_cannot_load_is_its_own_line_and_stores_nothing(
+    ray_cluster: ModuleType,
+    cli: CliRunner,
+    photo_dir: Path,
+    tiny_model: TinyModel,
+    data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(tiny_model.checkpoint.read_bytes()[:4096])
+    flags = ["--model-config", str(tiny_model.config_path), "--pretrained", str(damaged)]
+
+    result = cli("index", str(photo_dir), *flags, "--no-tag", "--ray", check=False)
+
+    assert result.returncode == 1
+    *progress, line = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Could not load tiny-clip (local checkpoint): "), result.stderr
+    assert all(bar.startswith("Indexing") for bar in progress), result.stderr
+    assert row_counts(data_dir)["files"] == 0

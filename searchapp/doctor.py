@@ -184,6 +184,40 @@ def check_files(library: Library) -> Finding:
     return Finding("files", True, f"all {photos} indexed photos are there, unchanged")
 
 
+def check_vectors(library: Library) -> Finding:
+    from searchapp.store.vector_blobs import malformed_vector_ids
+
+    bad = malformed_vector_ids(library.store.engine)
+    if not bad:
+        return Finding("vectors", True, "every stored vector has its model's width")
+    listed = ", ".join(str(i) for i in bad)
+    return Finding(
+        "vectors",
+        False,
+        f"stored vectors of the wrong size (ids {listed}); `searchapp doctor --repair` "
+        "re-embeds the library's photos",
+    )
+
+
+def _repair_vectors(settings: Settings, finding: Finding, index: Finding) -> None:
+    """Forget the damaged vectors, then re-embed every photo of the library's roots (which
+    saves the vector index again too)."""
+    from searchapp.service import IndexRequest, LibraryService
+    from searchapp.store.vector_blobs import forget_vectors, malformed_vector_ids
+    from searchapp.writer_lock import WriterLock
+
+    with LibraryService(settings) as service:
+        with WriterLock(settings.data_dir, "searchapp doctor --repair"):
+            while bad := malformed_vector_ids(service.store.engine, limit=1000):
+                forget_vectors(service.store.engine, bad)
+        roots, _ = service.roots()
+        report = service.index([Path(root) for root in roots], IndexRequest(reindex=True))
+        after = check_index(service.library)
+    finding.repaired = f"{report.summary.indexed} photos re-embedded from {len(roots)} folders"
+    if not index.ok and after.ok:
+        index.repaired = f"saved again after the re-embedding: {after.message}"
+
+
 def check_model(library: Library) -> Finding:
     model = library.store.active_model()
     if model is None:
@@ -286,6 +320,8 @@ def examine(settings: Settings, repair: bool = False) -> DoctorReport:
         library = Library(settings)
     except DamagedLibraryError as exc:
         return _damaged(report, settings, exc.detail, repair)
+    vectors: Finding | None = None
+    index: Finding | None = None
     try:
         problem = _integrity(library)
         if problem is None:
@@ -298,13 +334,16 @@ def examine(settings: Settings, repair: bool = False) -> DoctorReport:
                     f"images, {counts['embeddings']} vectors",
                 )
             )
+            vectors = check_vectors(library)
             index = check_index(library)
-            if not index.ok and repair:
+            if not index.ok and repair and vectors.ok:
                 with WriterLock(settings.data_dir, "searchapp doctor --repair"):
                     _repair_index(library, index)
-            report.findings += [index, check_files(library), check_model(library)]
+            report.findings += [vectors, index, check_files(library), check_model(library)]
     finally:
         library.close()
+    if repair and vectors is not None and index is not None and not vectors.ok:
+        _repair_vectors(settings, vectors, index)
     if problem is not None:
         return _damaged(report, settings, problem, repair)
     return report

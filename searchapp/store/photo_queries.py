@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from searchapp.store.dialect import likely, local_time_of_ns, snapshot
 from searchapp.store.filter_cache import CandidateCache, filter_stamp
 from searchapp.store.schema import embeddings, files, images, tags
+from searchapp.store.vector_blobs import stacked_vectors
 
 SQL_CHUNK = 500
 FILE_TYPES: dict[str, tuple[str, ...]] = {
@@ -284,5 +285,5 @@ class PhotoQueries:
                     got_ids.append(int(row.id))
                     blobs.append(row.vector)
         ids = np.asarray(got_ids, dtype=np.int64)
-        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(got_ids), dim)
+        vectors = stacked_vectors(got_ids, blobs, dim)
         return ids, vectors

@@ -10,6 +10,7 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Engine
 
 from searchapp.store.schema import embeddings
+from searchapp.store.vector_blobs import stacked_vectors
 
 
 def vector_pages(
@@ -27,6 +28,5 @@ def vector_pages(
         if not rows:
             return
         ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
-        vectors = np.frombuffer(b"".join(row.vector for row in rows), dtype=np.float32)
-        yield ids, vectors.reshape(len(rows), dim)
+        yield ids, stacked_vectors(ids, [row.vector for row in rows], dim)
         last_id = int(ids[-1])

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from searchapp.store.dialect import snapshot
 from searchapp.store.schema import embeddings, library_state, vector_removals
+from searchapp.store.vector_blobs import stacked_vectors
 
 IN_CHUNK = 500
 
@@ -97,6 +98,5 @@ def vector_changes(
             select(func.count()).where(embeddings.c.model_id == model_id)
         ).scalar_one()
     ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
-    blob = b"".join(row.vector for row in rows)
-    vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), dim)
+    vectors = stacked_vectors(ids, [row.vector for row in rows], dim)
     return VectorChanges(state, dropped, ids, vectors, int(total))

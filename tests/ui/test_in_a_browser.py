@@ -16,11 +16,11 @@ from searchapp.service import LibraryService
 from tests.ui.browser import (
     ARTEFACTS,
     CHROMIUM,
-    CHROMIUM_ARGS,
     EXACTLY_PAINTED,
     PAINTED,
     PREVIEW,
     WAIT_MS,
+    browser_page,
     running_ui,
     wait_for_app,
 )
@@ -43,15 +43,8 @@ def ui_url(ui_library: UiLibrary) -> Iterator[str]:
 
 @pytest.fixture
 def page(ui_url: str) -> Iterator[Page]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.goto(ui_url)
-        wait_for_app(tab)
+    with browser_page(ui_url) as tab:
         yield tab
-        browser.close()
 
 
 def _shot(page: Page, name: str) -> None:

@@ -4,6 +4,7 @@ Debian's chromium (headless) through Playwright. Screenshots go to test-artefact
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -47,17 +48,34 @@ def page(ui_url: str) -> Iterator[Page]:
         yield tab
 
 
+AT_MINIMUM = re.compile(r"^-1(\.0*)?$")
+
+
 def _shot(page: Page, name: str) -> None:
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
 
 
-def _all_scores(page: Page) -> None:
-    """Auto cutoff off and the minimum score at -1: every photo is a result."""
+def _all_scores(page: Page, attempts: int = 3) -> None:
+    """Auto cutoff off and the minimum score at -1: every photo is a result. Each step waits
+    for its effect (the slider enabled, then at its minimum): right after a click the rerun may
+    not have started yet, and a key pressed on the still disabled slider is lost."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    slider = page.get_by_role("slider")
     page.get_by_text("Auto cutoff").click()
-    wait_for_app(page)
-    page.get_by_role("slider").focus()
-    page.keyboard.press("Home")
+    expect(slider).to_be_enabled(timeout=WAIT_MS)
+    for attempt in range(attempts):
+        wait_for_app(page)
+        slider.focus()
+        page.keyboard.press("Home")
+        try:
+            expect(slider).to_have_value(AT_MINIMUM, timeout=WAIT_MS // 3)
+            break
+        except (AssertionError, PlaywrightTimeout):
+            if attempt == attempts - 1:
+                raise
     wait_for_app(page)
 
 

@@ -7,12 +7,16 @@ import json
 import os
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from searchapp.models.clip_tokenizer import ClipTokenizer, open_clip_bpe_path
+from searchapp.models.clip_tokenizer import PLAIN_TEXT, ClipTokenizer, open_clip_bpe_path
 from tests.conftest import BASE_ENV, CliRunner, TinyModel
 from tests.photos import make_photo
 
@@ -101,3 +105,29 @@ def test_single_photo_commands_import_neither_torch_nor_open_clip(
     )
 
     assert done.stdout.rstrip().endswith("heavy imports: []")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60))
+def test_text_the_tokenizer_leaves_to_itself_is_what_ftfy_leaves_unchanged(text: str) -> None:
+    import ftfy
+
+    if PLAIN_TEXT.fullmatch(text):
+        assert ftfy.fix_text(text) == text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x17F), max_size=40))
+def test_clip_tokenizer_gives_open_clips_tokens_for_any_text(text: str) -> None:
+    ours, open_clips = _tokenizers()
+
+    np.testing.assert_array_equal(ours([text]), open_clips([text]).numpy())
+
+
+@lru_cache
+def _tokenizers() -> tuple[ClipTokenizer, Any]:
+    import open_clip
+
+    bpe = open_clip_bpe_path()
+    assert bpe is not None
+    return ClipTokenizer(bpe, context_length=77), open_clip.get_tokenizer("ViT-B-32")

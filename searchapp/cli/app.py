@@ -9,7 +9,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
-from sqlalchemy.exc import DBAPIError
 from typer.core import TyperGroup
 
 from searchapp.cli import demo as demo_commands
@@ -61,8 +60,15 @@ from searchapp.cli.watch import echo_indexer_report, roots_app, watch
 from searchapp.config import Settings
 from searchapp.errors import DatabaseUnavailableError, SearchAppError
 from searchapp.file_names import printable_message
-from searchapp.store.failures import storage_error
-from searchapp.store.postgres import is_disconnect, unavailable_message
+
+
+def _is_storage_exception(exc: Exception) -> bool:
+    """An `OSError` or a database error; SQLAlchemy is not imported for this (a database error
+    can only come from a command that imported it), so `models` and `--help` start light."""
+    if isinstance(exc, OSError):
+        return True
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.DBAPIError)
 
 
 class _FriendlyErrors(TyperGroup):
@@ -73,7 +79,12 @@ class _FriendlyErrors(TyperGroup):
             return super().invoke(ctx)
         except SearchAppError as exc:
             self._fail(exc)
-        except (DBAPIError, OSError) as exc:
+        except Exception as exc:
+            if not _is_storage_exception(exc):
+                raise
+            from searchapp.store.failures import storage_error
+            from searchapp.store.postgres import is_disconnect, unavailable_message
+
             settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
             if settings.database_url is not None and is_disconnect(exc):
                 self._fail(

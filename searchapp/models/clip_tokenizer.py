@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import html
 import importlib.util
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,27 +51,38 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, [chr(code) for code in codes], strict=True))
 
 
+PLAIN_TEXT = re.compile(r"[ -%'-~\t\n]*")
+"""Text that ftfy's `fix_text` returns unchanged: printable ASCII, tabs and new lines, no `&`
+(HTML entities), so most queries skip importing ftfy (~60 ms) and running it."""
+
+
+def fix_text(text: str) -> str:
+    if PLAIN_TEXT.fullmatch(text):
+        return text
+    import ftfy
+
+    return str(ftfy.fix_text(text))
+
+
 class ClipTokenizer:
     def __init__(self, bpe_path: Path, context_length: int = 77, clean: str = "lower") -> None:
-        import ftfy
         import regex
 
         if clean not in SUPPORTED_CLEAN:
             raise ValueError(f"unsupported clean-up {clean!r}")
-        self._fix_text = ftfy.fix_text
         self.context_length = context_length
         self.clean = clean
         self._byte_encoder = _bytes_to_unicode()
         with gzip.open(bpe_path) as fh:
-            lines = fh.read().decode("utf-8").split("\n")[1 : MERGES + 1]
-        merges = [tuple(line.split()) for line in lines]
+            merges = fh.read().decode("utf-8").split("\n")[1 : MERGES + 1]
         vocabulary = list(self._byte_encoder.values())
         vocabulary += [symbol + "</w>" for symbol in vocabulary]
-        vocabulary += ["".join(merge) for merge in merges]
+        vocabulary += [merge.replace(" ", "") for merge in merges]
         special = ["<start_of_text>", "<end_of_text>"]
         vocabulary += special
         self._encoder = {token: index for index, token in enumerate(vocabulary)}
-        self._ranks = {merge: rank for rank, merge in enumerate(merges)}
+        # Merges as their "first second" lines (symbols hold no spaces): no tuple per merge.
+        self._ranks = dict(zip(merges, range(len(merges)), strict=True))
         self._cache: dict[str, str] = {token: token for token in special}
         self._pattern = regex.compile(
             "|".join(special) + r"""|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
@@ -80,7 +92,7 @@ class ClipTokenizer:
         self.eot_token_id = self._encoder[special[1]]
 
     def _clean(self, text: str) -> str:
-        text = html.unescape(html.unescape(self._fix_text(text))).strip()
+        text = html.unescape(html.unescape(fix_text(text))).strip()
         text = " ".join(text.split()).strip()
         return text.lower() if self.clean == "lower" else text
 
@@ -90,11 +102,11 @@ class ClipTokenizer:
             return cached
         word: tuple[str, ...] = (*token[:-1], token[-1] + "</w>")
         while len(word) > 1:
-            pairs = {(word[i], word[i + 1]) for i in range(len(word) - 1)}
+            pairs = {f"{word[i]} {word[i + 1]}" for i in range(len(word) - 1)}
             bigram = min(pairs, key=lambda pair: self._ranks.get(pair, MERGES + 1))
             if bigram not in self._ranks:
                 break
-            first, second = bigram
+            first, second = bigram.split(" ")
             merged: list[str] = []
             i = 0
             while i < len(word):

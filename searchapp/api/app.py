@@ -13,6 +13,7 @@ from searchapp.api import routes_images, routes_library, routes_search, routes_v
 from searchapp.api.auth import TokenCheck, bearer
 from searchapp.api.body_limit import BodyLimit
 from searchapp.api.errors import install_error_handlers
+from searchapp.api.inline import RequestsInFlight
 from searchapp.service import LibraryService
 
 MULTIPART_SLACK = 64 * 1024
@@ -38,6 +39,7 @@ def create_app(service: LibraryService) -> FastAPI:
         lifespan=_worker_threads,
     )
     app.state.service = service
+    app.state.requests_in_flight = 0
     service.library.enable_background_index_builds()  # a server lives long: build beside it
     install_error_handlers(app)
     guarded = [Depends(bearer), Depends(TokenCheck(token))]
@@ -51,4 +53,5 @@ def create_app(service: LibraryService) -> FastAPI:
         what=f"The request is over the {megabytes:g} MB upload limit "
         "(SEARCHAPP_MAX_UPLOAD_MEGABYTES).",
     )
+    app.add_middleware(RequestsInFlight)
     return app

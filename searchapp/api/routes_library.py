@@ -16,8 +16,8 @@ health_router = APIRouter(tags=["library"])
 
 
 @health_router.get("/health")
-def health() -> dict[str, str]:
-    """Always open (no token): says the server is up."""
+async def health() -> dict[str, str]:
+    """Always open (no token): says the server is up (async: no trip through the pool)."""
     return {"status": "ok", "version": searchapp.__version__}
 
 

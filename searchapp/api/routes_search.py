@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
+from searchapp.api.inline import run_blocking
 from searchapp.api.schemas import MAX_TEXT, SearchBody, SearchParams
 from searchapp.api.state import service_of
 from searchapp.query import parse_query
@@ -33,17 +34,23 @@ def _never_a_file(_: str) -> bool:
 
 
 @router.get("/search")
-def search_text(request: Request, params: Annotated[TextSearchParams, Query()]) -> JSONResponse:
+async def search_text(
+    request: Request, params: Annotated[TextSearchParams, Query()]
+) -> JSONResponse:
     """Photos matching a text; `photo:ID` terms are indexed photos (never a client's path)."""
     query = parse_query(params.q, is_image_file=_never_a_file)
-    response = service_of(request).search(query, params.photo_filter(), params.options())
+    photo_filter, options = params.photo_filter(), params.options()
+    service = service_of(request)
+    response = await run_blocking(request, lambda: service.search(query, photo_filter, options))
     return JSONResponse(response.as_dict())
 
 
 @router.post("/search")
-def search_terms(request: Request, body: SearchBody) -> JSONResponse:
+async def search_terms(request: Request, body: SearchBody) -> JSONResponse:
     """Weighted positive and negative terms (texts, indexed photos) with the same filters."""
-    response = service_of(request).search(body.query(), body.photo_filter(), body.options())
+    query, photo_filter, options = body.query(), body.photo_filter(), body.options()
+    service = service_of(request)
+    response = await run_blocking(request, lambda: service.search(query, photo_filter, options))
     return JSONResponse(response.as_dict())
 
 

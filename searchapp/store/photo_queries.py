@@ -4,6 +4,7 @@ one image and one embedding per model."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -12,9 +13,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from searchapp.store.dialect import likely, local_time_of_ns, snapshot
 from searchapp.store.filter_cache import CandidateCache, filter_stamp
@@ -173,6 +174,19 @@ _ROW_COLUMNS = (
 )
 
 
+@functools.lru_cache(maxsize=64)
+def _rows_query(photo_filter: PhotoFilter, model_id: int) -> Select[Any]:
+    """The rows behind the embedding ids bound as `ids`, built once per filter (building the
+    statement cost more than SQLite's answer for a page of results)."""
+    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
+    return (
+        select(*_ROW_COLUMNS)
+        .select_from(_JOINED)
+        .where(*_conditions(photo_filter, model_id), embeddings.c.id.in_(ids))
+        .order_by(files.c.path)
+    )
+
+
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), SQL_CHUNK):
         yield items[start : start + SQL_CHUNK]
@@ -208,11 +222,10 @@ class PhotoQueries:
     ) -> dict[int, list[PhotoRow]]:
         """The admitted photos behind each embedding id, sorted by path."""
         found: dict[int, list[PhotoRow]] = {}
-        conditions = _conditions(photo_filter, model_id)
-        query = select(*_ROW_COLUMNS).select_from(_JOINED).order_by(files.c.path)
+        query = _rows_query(photo_filter, model_id)
         with self.engine.connect() as conn:
             for chunk in _chunks(list(embedding_ids)):
-                rows = conn.execute(query.where(*conditions, embeddings.c.id.in_(chunk)))
+                rows = conn.execute(query, {"ids": list(chunk)})
                 for row in rows:
                     found.setdefault(row.embedding_id, []).append(PhotoRow(**row._mapping))
         return found

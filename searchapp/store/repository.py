@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import Integer, and_, cast, delete, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -43,6 +43,13 @@ SQL_CHUNK = 500
 DEFAULT_RETRY_SECONDS = 30.0
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+_ACTIVE_MODEL = select(models).join(
+    library_state,
+    and_(
+        library_state.c.key == "active_model_id",
+        models.c.id == cast(library_state.c.value, Integer),
+    ),
+)
 
 
 def _under_root(root: str) -> Any:
@@ -128,12 +135,10 @@ class Store:
         return StoredModel(row.id, identity, row.pretrained, row.config_json, row.dim)
 
     def active_model(self) -> StoredModel | None:
+        """One statement: every query asks."""
         with self.engine.connect() as conn:
-            model_id = self._state(conn, "active_model_id")
-            if model_id is None:
-                return None
-            row = conn.execute(select(models).where(models.c.id == int(model_id))).first()
-            return self._stored_model(row) if row else None
+            row = conn.execute(_ACTIVE_MODEL).first()
+        return self._stored_model(row) if row else None
 
     def register_model(
         self, identity: ModelIdentity, pretrained: str | None, config_json: str | None, dim: int

@@ -24,6 +24,7 @@ from searchapp.store.schema import embeddings, library_state, vector_removals
 from searchapp.store.vector_blobs import stacked_vectors
 
 IN_CHUNK = 500
+_STATE_KEYS = ("generation", "vectors_removed", "revision")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class VectorChanges:
 
 def _state(conn: Connection) -> VectorState:
     query = select(library_state.c.key, library_state.c.value).where(
-        library_state.c.key.in_(("generation", "vectors_removed", "revision"))
+        library_state.c.key.in_(_STATE_KEYS)
     )
     values = {str(row.key): str(row.value) for row in conn.execute(query)}
     seq = conn.execute(select(func.max(vector_removals.c.seq))).scalar()
@@ -59,9 +60,28 @@ def _state(conn: Connection) -> VectorState:
     )
 
 
+_STATE_IN_ONE = select(
+    library_state.c.key,
+    library_state.c.value,
+    select(func.max(vector_removals.c.seq)).scalar_subquery().label("seq"),
+).where(library_state.c.key.in_(_STATE_KEYS))
+
+
 def vector_state(engine: Engine) -> VectorState:
-    with snapshot(engine) as conn:
-        return _state(conn)
+    """One statement (one snapshot on SQLite and PostgreSQL alike): this runs before every
+    query, and a transaction of two statements cost it four round trips."""
+    with engine.connect() as conn:
+        rows = conn.execute(_STATE_IN_ONE).all()
+    if not rows:  # no counters yet: the removal log alone says where it stands
+        with snapshot(engine) as conn:
+            return _state(conn)
+    values = {str(row.key): str(row.value) for row in rows}
+    return VectorState(
+        int(values.get("generation", 0)),
+        int(values.get("vectors_removed", 0)),
+        int(rows[0].seq or 0),
+        values.get("revision", ""),
+    )
 
 
 def model_extent(engine: Engine, model_id: int) -> tuple[int, int]:

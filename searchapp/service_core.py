@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from searchapp.config import Settings
 from searchapp.library import Library
 from searchapp.models.base import ModelSpec
+from searchapp.text_vector_cache import TextVectorCache
 from searchapp.thumbnails import ThumbnailCache
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class ServiceCore:
         self.store = self.library.store
         self._model_lock = threading.RLock()
         self._rankers: dict[int, Ranker] = {}
+        self._text_vectors = TextVectorCache()
         self._maps: dict[tuple[object, ...], LibraryMap] = {}
         self._thumbnails = ThumbnailCache(
             settings.thumbnails_dir,

@@ -105,7 +105,9 @@ class SearchUseCases(ServiceCore):
         texts = [w.term.text for w in query.terms if isinstance(w.term, TextTerm)]
         encoded: dict[str, NDArray[np.float32]] = {}
         if texts:
-            encoded = dict(zip(texts, self.text_encoder(model).encode_texts(texts), strict=True))
+            encoder = self.text_encoder(model)
+            vectors = self._text_vectors.vectors(encoder, texts, encoder.encode_texts)
+            encoded = dict(zip(texts, vectors, strict=True))
 
         def vector_of(term: Term) -> NDArray[np.float32]:
             if isinstance(term, TextTerm):

@@ -4,9 +4,10 @@
 `SEARCHAPP_RUNTIME` / `--runtime` (`auto`, `torch`, `onnx`) and `SEARCHAPP_PRECISION` /
 `--precision` (`auto`, `fp32`, `bf16`, `fp16`, `int8`) decide when given. With `auto` on a CPU,
 the first load of a model on a machine times each candidate on the same batch, interleaved
-(torch in bf16 where the CPU has native bf16, else fp32; ONNX Runtime fp32; int8 only when asked
-for), keeps the fastest, and records the choice in `SEARCHAPP_CACHE_DIR/calibration.json`, keyed by
-model, CPU and requested precision. On a GPU torch runs (fp16).
+(torch in bf16 where the CPU has native bf16, else fp32; ONNX Runtime in fp32 where the CPU
+has native bf16, else in int8; or as asked), keeps the fastest, and records the choice in
+`SEARCHAPP_CACHE_DIR/calibration.json`, keyed by model, CPU and requested precision. On a GPU
+torch runs (fp16). `--runtime onnx` alone runs int8 or fp32 by the same CPU rule.
 
 The first CPU load of a model also exports its towers (`onnx_export`), whatever the runtime, so
 that single-photo commands later start without torch.
@@ -53,8 +54,24 @@ class RuntimeChoice:
         return f"{self.runtime} {self.precision}"
 
 
+def auto_onnx_precision() -> str:
+    """ONNX Runtime's precision under `--precision auto`: int8 on CPUs without native bf16 (its
+    rankings agree with fp32's on trained models, ViT and ResNet towers: README, *Runtimes on
+    this machine*), fp32 where torch has native bf16 to compete with."""
+    return "fp32" if cpu_has_native_bf16() else "int8"
+
+
+def _onnx_precision(requested: str) -> str:
+    if requested == "auto":
+        return auto_onnx_precision()
+    return "int8" if requested == "int8" else "fp32"
+
+
 def _calibration_key(identity: ModelIdentity, settings: Settings) -> str:
-    return f"{identity.key}|{cpu_signature()}|{settings.precision}"
+    """Per model, CPU, requested precision and the ONNX precision that request measures, so a
+    change of the automatic choice is measured again rather than read back."""
+    requested = str(settings.precision)
+    return f"{identity.key}|{cpu_signature()}|{requested}|onnx {_onnx_precision(requested)}"
 
 
 def _read_calibrations(cache_dir: Path) -> dict[str, Any]:
@@ -165,6 +182,16 @@ class RuntimeLoader:
         except ValueError:
             return None
 
+    def _onnx_for(self, manifest: Manifest | None, requested: str) -> Embedder | None:
+        """The ONNX embedder for the requested precision; under `auto`, fp32 when the int8
+        towers were refused (too far from fp32 on their check inputs)."""
+        precision = _onnx_precision(requested)
+        embedder = self._onnx(manifest, precision)
+        if embedder is None and requested == "auto" and precision == "int8":
+            log.warning("no usable int8 towers of %s; using fp32", self.identity.describe())
+            return self._onnx(manifest, "fp32")
+        return embedder
+
     def load(self) -> Embedder:
         settings = self.settings
         runtime, precision = settings.runtime, str(settings.precision)
@@ -188,7 +215,7 @@ class RuntimeLoader:
                 return embedder
             embedder.unload()
         if runtime == "onnx":
-            return self._load_onnx("fp32" if precision == "auto" else precision)
+            return self._load_onnx(precision)
         if runtime == "torch":
             return self._load_torch(precision, "settings")
         remembered = remembered_choice(self.identity, settings)
@@ -196,12 +223,12 @@ class RuntimeLoader:
             return self._load_remembered(remembered)
         return self._calibrate(precision)
 
-    def _load_onnx(self, precision: str) -> Embedder:
-        embedder = self._onnx(self._exported(), precision)
+    def _load_onnx(self, requested: str) -> Embedder:
+        embedder = self._onnx_for(self._exported(), requested)
         if embedder is None:
             log.warning("no ONNX export of %s; using torch", self.identity.describe())
             return self._load_torch("fp32", "fallback")
-        self.choice = RuntimeChoice("onnx", precision, "settings")
+        self.choice = RuntimeChoice("onnx", embedder.precision, "settings")
         return embedder
 
     def _torch_precision(self, precision: str) -> str:
@@ -229,14 +256,13 @@ class RuntimeLoader:
         torch_embedder = self._torch("fp32")
         manifest = self._exported(torch_embedder)
         torch_precision = _cast(torch_embedder, self._torch_precision(precision))
-        onnx_precision = "int8" if precision == "int8" else "fp32"
-        onnx_embedder = self._onnx(manifest, onnx_precision)
+        onnx_embedder = self._onnx_for(manifest, precision)
         if onnx_embedder is None:
             self.choice = RuntimeChoice("torch", torch_precision, "only runtime")
             return torch_embedder
         candidates = {
             f"torch {torch_precision}": torch_embedder,
-            f"onnx {onnx_precision}": onnx_embedder,
+            f"onnx {onnx_embedder.precision}": onnx_embedder,
         }
         rates = _images_per_s(candidates, onnx_embedder.input_size)
         best = max(rates, key=lambda name: rates[name])

@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 
 
 class Library:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, single_query: bool = False) -> None:
+        """`single_query`: this process answers one query and exits (a CLI query command), so
+        the query encoders start without repacking their weights (see `open_session`)."""
         self.settings = settings
+        self.single_query = single_query
+        self._manifests: dict[str, Manifest] = {}
         self.store = Store(settings.database, retry_seconds=settings.database_retry_seconds)
         self._embedder: Embedder | None = None
         self._live_index: LiveVectorIndex | None = None
@@ -183,10 +187,15 @@ class Library:
         """The model's exported towers (user cache); loading the model makes them if missing."""
         from searchapp.models.export_cache import load_manifest
 
+        manifest = self._manifests.get(model.identity.key)
+        if manifest is not None:
+            return manifest
         manifest = load_manifest(self.settings.cache_dir, model.identity)
         if manifest is None and self._embedder is None:
             self.embedder(model)
             manifest = load_manifest(self.settings.cache_dir, model.identity)
+        if manifest is not None:
+            self._manifests[model.identity.key] = manifest
         return manifest
 
     def image_encoder(self, model: StoredModel) -> ImageEncoder:
@@ -198,7 +207,7 @@ class Library:
                 return self.embedder(model)
             from searchapp.models.onnx_embedder import OnnxImageEncoder
 
-            self._image_encoder = OnnxImageEncoder(manifest, "fp32")
+            self._image_encoder = OnnxImageEncoder(manifest, "fp32", not self.single_query)
         return self._image_encoder
 
     def text_encoder(self, model: StoredModel) -> TextEncoder:
@@ -211,7 +220,7 @@ class Library:
                 return self.embedder(model)
             from searchapp.models.onnx_embedder import OnnxTextEncoder
 
-            self._text_encoder = OnnxTextEncoder(manifest, "fp32")
+            self._text_encoder = OnnxTextEncoder(manifest, "fp32", not self.single_query)
         return self._text_encoder
 
     def zero_shot_scoring(self, model: StoredModel) -> ZeroShotScoring:

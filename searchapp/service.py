@@ -27,8 +27,8 @@ __all__ = ["SEARCH_STAGES", "IndexReport", "IndexRequest", "LibraryService", "Ta
 
 
 class LibraryService(IndexUseCases, SearchUseCases, PhotoUseCases, TagUseCases):
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, single_query: bool = False) -> None:
+        super().__init__(settings, single_query)
         self.vision = VisionAssistant(settings, self.store, self.photo_file)
         """Captions and questions (searchapp.service_vlm); its model loads on first use."""
 

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 
 class ServiceCore:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, single_query: bool = False) -> None:
         self.settings = settings
-        self.library = Library(settings)
+        self.library = Library(settings, single_query)
         self.store = self.library.store
         self._model_lock = threading.RLock()
         self._rankers: dict[int, Ranker] = {}

@@ -73,6 +73,8 @@ class SearchUseCases(ServiceCore):
 
     def query_notes(self, query: Query, model: StoredModel) -> list[str]:
         """A note per text term longer than the model's context (the model reads its start)."""
+        if not any(isinstance(weighted.term, TextTerm) for weighted in query.terms):
+            return []
         encoder = self.text_encoder(model)
         if not isinstance(encoder, ReportsTextOverflow):
             return []

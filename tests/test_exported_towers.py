@@ -12,7 +12,7 @@ import pytest
 from searchapp.config import Settings
 from searchapp.models.base import ModelSpec
 from searchapp.models.export_cache import IMAGE_GRAPH, export_dir, load_manifest
-from searchapp.models.onnx_embedder import OnnxEmbedder
+from searchapp.models.onnx_embedder import OnnxEmbedder, OnnxImageEncoder, OnnxTextEncoder
 from searchapp.models.registry import load_embedder
 from searchapp.models.runtime import RuntimeLoader
 from tests.conftest import TINY_CONFIG, TinyModel
@@ -60,6 +60,14 @@ def test_exported_towers_give_torchs_vectors(tmp_path: Path, architecture: str) 
     assert _cosines(torch_images, onnx_images).min() >= 0.9999
     assert _cosines(torch_model.encode_texts(TEXTS), onnx_model.encode_texts(TEXTS)).min() >= 0.9999
     assert onnx_model.zero_shot_scoring() == torch_model.zero_shot_scoring()
+
+    single_query_image = OnnxImageEncoder(manifest, "fp32", prepack=False)
+    single_query_text = OnnxTextEncoder(manifest, "fp32", prepack=False)
+    pixels = [onnx_model.preprocess(p) for p in photos]
+    np.testing.assert_allclose(single_query_image.encode_images(pixels), onnx_images, atol=1e-5)
+    np.testing.assert_allclose(
+        single_query_text.encode_texts(TEXTS), onnx_model.encode_texts(TEXTS), atol=1e-5
+    )
 
 
 def _onnx_loader(tiny: TinyModel, cache: Path) -> RuntimeLoader:

@@ -281,7 +281,7 @@ def search(
         folder, after, before, tag, file_type, camera, min_width, min_height
     )
     options = search_options(top_k, offset, min_score, sort, hybrid)
-    with open_service(ctx, existing=True) as service:
+    with open_service(ctx, existing=True, single_query=True) as service:
         response = service.search(
             parsed, photo_filter, options, model_spec(model, pretrained, model_config)
         )
@@ -315,7 +315,7 @@ def similar(
         folder, after, before, tag, file_type, camera, min_width, min_height
     )
     options = search_options(top_k, offset, min_score, sort)
-    with open_service(ctx, existing=True) as service:
+    with open_service(ctx, existing=True, single_query=True) as service:
         response = service.search(Query.image(image), photo_filter, options)
     print_results(response.results, as_json)
 

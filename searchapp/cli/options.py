@@ -154,9 +154,11 @@ def model_spec(
     return ModelSpec(name=name, pretrained=pretrained, config_path=model_config)
 
 
-def open_service(ctx: typer.Context, existing: bool = False) -> LibraryService:
+def open_service(
+    ctx: typer.Context, existing: bool = False, single_query: bool = False
+) -> LibraryService:
     """The library's service; with `existing`, a data directory without a library is an error
-    (a query does not create one)."""
+    (a query does not create one); `single_query` for a command that runs one query."""
     from searchapp.errors import LibraryEmptyError
     from searchapp.service import LibraryService
 
@@ -166,7 +168,7 @@ def open_service(ctx: typer.Context, existing: bool = False) -> LibraryService:
             f"There is no library in {settings.data_dir}. Run `searchapp index PATH` first, or "
             "give the data directory of an existing one with --data-dir."
         )
-    return LibraryService(settings)
+    return LibraryService(settings, single_query)
 
 
 def search_options(

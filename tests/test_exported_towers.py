@@ -61,13 +61,12 @@ def test_exported_towers_give_torchs_vectors(tmp_path: Path, architecture: str) 
     assert _cosines(torch_model.encode_texts(TEXTS), onnx_model.encode_texts(TEXTS)).min() >= 0.9999
     assert onnx_model.zero_shot_scoring() == torch_model.zero_shot_scoring()
 
-    single_query_image = OnnxImageEncoder(manifest, "fp32", prepack=False)
-    single_query_text = OnnxTextEncoder(manifest, "fp32", prepack=False)
-    pixels = [onnx_model.preprocess(p) for p in photos]
-    np.testing.assert_allclose(single_query_image.encode_images(pixels), onnx_images, atol=1e-5)
-    np.testing.assert_allclose(
-        single_query_text.encode_texts(TEXTS), onnx_model.encode_texts(TEXTS), atol=1e-5
-    )
+    one_image = OnnxImageEncoder(manifest, "fp32", prepack=False)  # first run of one: unpacked
+    one_text = OnnxTextEncoder(manifest, "fp32", prepack=False)
+    singly = [one_image.encode_images([onnx_model.preprocess(p)])[0] for p in photos]
+    np.testing.assert_allclose(np.stack(singly), onnx_images, atol=1e-5)
+    singly = [one_text.encode_texts([text])[0] for text in TEXTS]
+    np.testing.assert_allclose(np.stack(singly), onnx_model.encode_texts(TEXTS), atol=1e-5)
 
 
 def _onnx_loader(tiny: TinyModel, cache: Path) -> RuntimeLoader:

@@ -113,7 +113,7 @@ def classify(
     """Rank the labels of a vocabulary for one photo, best first."""
     label_list = _labels(labels)
     template_list = _templates(templates)
-    with open_service(ctx, existing=True) as service:
+    with open_service(ctx, existing=True, single_query=True) as service:
         ranking = service.classify(service.image_vector(image), label_list, template_list, top_k)
     if as_json:
         print_json([{"label": label, "score": round(score, 6)} for label, score in ranking])

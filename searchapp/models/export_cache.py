@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from searchapp.file_stamps import FileStamps
 from searchapp.models.base import ModelIdentity
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 IMAGE_GRAPH = "image.onnx"
 TEXT_GRAPH = "text.onnx"
+STAMPS = "verified.json"
 FINGERPRINT_BLOCK = 1 << 16
 FINGERPRINT_BLOCKS = 64
 
@@ -97,17 +99,22 @@ class Manifest:
 
 
 def _valid_files(directory: Path, files: dict[str, Any]) -> bool:
-    for name, expected in files.items():
-        path = directory / name
-        try:
+    """Every file of the manifest has its size and fingerprint; a fingerprint once verified is
+    not read again while the file is unchanged (`FileStamps`)."""
+    stamps = FileStamps(directory / STAMPS)
+    try:
+        for name, expected in files.items():
+            path = directory / name
             if path.stat().st_size != expected["size"]:
                 log.warning("exported graph %s has the wrong size; rebuilding it", path)
                 return False
-            if file_fingerprint(path) != expected["fingerprint"]:
+            if stamps.checksum(path, file_fingerprint) != expected["fingerprint"]:
                 log.warning("exported graph %s is damaged; rebuilding it", path)
                 return False
-        except OSError:
-            return False
+    except OSError:
+        return False
+    finally:
+        stamps.save()
     return True
 
 

@@ -6,9 +6,9 @@ warm, 1.4 s from a cold page cache, against ~0.2 s mapped). Such a graph is rewr
 unchanged (ONNX Runtime with every optimisation off saves the graph it read), into
 `mapped/<key>/` next to it, with the weights beside it. `key` is the source graph's fingerprint
 and the ONNX Runtime version, so a rewritten graph always belongs to the file it came from;
-its own files are checked by size and fingerprint (as the export's are) before each use, and a
-damaged one is made again. Any failure to write (read-only or full cache) leaves the source
-graph in use, as before.
+its own files are checked by size and fingerprint (as the export's are, read once while they
+are unchanged) before each use, and a damaged one is made again. Any failure to write (read-only
+or full cache) leaves the source graph in use, as before.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from searchapp.models.export_cache import describe_file, file_fingerprint
+from searchapp.file_stamps import FileStamps
+from searchapp.models.export_cache import STAMPS, describe_file, file_fingerprint
 
 log = logging.getLogger(__name__)
 INLINE_WEIGHTS_BYTES = 16 << 20
@@ -38,13 +39,18 @@ def _key(graph: Path, runtime_version: str) -> str:
 
 
 def _intact(directory: Path) -> bool:
+    stamps = FileStamps(directory / STAMPS)
     try:
         files = json.loads((directory / RECORD).read_text(encoding="utf-8"))
         return bool(files) and all(
-            describe_file(directory / name) == expected for name, expected in files.items()
+            (directory / name).stat().st_size == expected["size"]
+            and stamps.checksum(directory / name, file_fingerprint) == expected["fingerprint"]
+            for name, expected in files.items()
         )
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
         return False
+    finally:
+        stamps.save()
 
 
 def _rewrite(graph: Path, staging: Path, onnxruntime: Any) -> None:

@@ -68,6 +68,9 @@ def open_session(path: Path, prepack: bool = True) -> Any:
 
 
 class _LazySession:
+    """Opened on the first run; with `prepack` False its weights are repacked only when that
+    first run is a batch (labels, photos to index), not one query text or photo."""
+
     def __init__(self, path: Path, prepack: bool = True) -> None:
         self.path = path
         self.prepack = prepack
@@ -77,7 +80,7 @@ class _LazySession:
     def run(self, feed: NDArray[Any]) -> NDArray[np.float32]:
         with self._lock:
             if self._session is None:
-                self._session = open_session(self.path, self.prepack)
+                self._session = open_session(self.path, self.prepack or len(feed) > 1)
         output = self._session.run(None, {"model_input": feed})[0]
         return np.ascontiguousarray(output, dtype=np.float32)
 

@@ -80,9 +80,21 @@ class _LazySession:
     def run(self, feed: NDArray[Any]) -> NDArray[np.float32]:
         with self._lock:
             if self._session is None:
-                self._session = open_session(self.path, self.prepack or len(feed) > 1)
+                self._session = self._open(self.prepack or len(feed) > 1)
         output = self._session.run(None, {"model_input": feed})[0]
         return np.ascontiguousarray(output, dtype=np.float32)
+
+    def _open(self, prepack: bool) -> Any:
+        """In a process that runs the session many times (`self.prepack`) the packed weights
+        then move to huge pages in the background (`huge_pages`)."""
+        if not self.prepack:
+            return open_session(self.path, prepack)
+        from searchapp.models.huge_pages import anonymous_regions, collapse_in_background
+
+        before = anonymous_regions()
+        session = open_session(self.path, prepack)
+        collapse_in_background(before, self.path.name)
+        return session
 
     def close(self) -> None:
         self._session = None

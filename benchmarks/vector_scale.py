@@ -14,7 +14,9 @@ case for any approximate index). 1% of the photos lie in folder `f1/`, 20% in `f
   (one query per call), `filtered_1pct/20pct_p50_ms` and their recall (the service with a
   folder filter and a vector query);
 - `http_text_p50/p99_ms`, `http_text_filtered_1pct/20pct_p50/p99_ms`: text queries (ViT-B-32
-  text tower included) through `searchapp serve` on 127.0.0.1, timed by an httpx client;
+  text tower included) through `searchapp serve` on 127.0.0.1, timed by an httpx client, each
+  text new to the server; `http_text_repeated_p50/p99_ms`: the unfiltered texts sent again (the
+  server keeps the vectors of recent texts, so these skip the text tower);
 - `cli_cold_s`: wall time of a new `searchapp search TEXT --json` process (page cache warm).
 
     python benchmarks/vector_scale.py [--n 100000] [--json FILE] [--sets structured,isotropic]
@@ -232,7 +234,8 @@ def _free_port() -> int:
 
 def http_text(data_dir: Path, queries: int) -> dict[str, Any]:
     """Text queries (ViT-B-32 text tower included) through `searchapp serve` on loopback, with
-    an httpx client: unfiltered, and with the 1% and 20% folder filters. Client-side latency."""
+    an httpx client: unfiltered, and with the 1% and 20% folder filters, every text distinct;
+    then the unfiltered texts again (repeated queries). Client-side latency."""
     import httpx
 
     port = _free_port()
@@ -255,14 +258,16 @@ def http_text(data_dir: Path, queries: int) -> dict[str, Any]:
                     raise RuntimeError(f"searchapp serve did not start: {server.stderr}")
                 time.sleep(0.2)
             client.get("/search", params={"q": TEXTS[0]}).raise_for_status()  # warm up
-            for name, folder in (
-                ("", None),
-                ("filtered_1pct_", "/bench/f1"),
-                ("filtered_20pct_", "/bench/f20"),
+            for name, folder, tag in (
+                ("", None, ""),
+                ("filtered_1pct_", "/bench/f1", "f1 "),
+                ("filtered_20pct_", "/bench/f20", "f20 "),
+                ("repeated_", None, ""),
             ):
                 latencies, stages = [], []
                 for round_ in range(queries):
-                    params: dict[str, Any] = {"q": f"{TEXTS[round_ % len(TEXTS)]} {round_}"}
+                    text = f"{TEXTS[round_ % len(TEXTS)]} {tag}{round_}"
+                    params: dict[str, Any] = {"q": text}
                     if folder:
                         params["folder"] = [folder]
                     t0 = time.perf_counter()

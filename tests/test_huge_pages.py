@@ -13,7 +13,7 @@ from searchapp.models.huge_pages import (
     HUGE_PAGE,
     anonymous_regions,
     collapse,
-    collapse_in_background,
+    collapse_grown,
     grown_since,
 )
 
@@ -49,7 +49,7 @@ def test_new_and_grown_mappings_are_what_grew_by_a_huge_page_or_more() -> None:
 
 def test_nothing_to_collapse_is_no_work() -> None:
     assert collapse([]) == 0
-    assert collapse_in_background(anonymous_regions(), "nothing new") is None
+    assert collapse_grown(anonymous_regions()) == 0
 
 
 @pytest.mark.skipif(

@@ -86,14 +86,14 @@ class _LazySession:
 
     def _open(self, prepack: bool) -> Any:
         """In a process that runs the session many times (`self.prepack`) the packed weights
-        then move to huge pages in the background (`huge_pages`)."""
+        then move to huge pages (`huge_pages`)."""
         if not self.prepack:
             return open_session(self.path, prepack)
-        from searchapp.models.huge_pages import anonymous_regions, collapse_in_background
+        from searchapp.models.huge_pages import anonymous_regions, collapse_grown
 
         before = anonymous_regions()
         session = open_session(self.path, prepack)
-        collapse_in_background(before, self.path.name)
+        log.debug("%s: %d MiB of weights in huge pages", self.path, collapse_grown(before) >> 20)
         return session
 
     def close(self) -> None:

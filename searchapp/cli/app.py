@@ -421,6 +421,7 @@ def _exit_now() -> None:
 
 
 def main() -> None:
+    _FriendlyErrors.finished_quick_command = False
     try:
         app()
     except KeyboardInterrupt:

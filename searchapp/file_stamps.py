@@ -26,7 +26,7 @@ def _identity(stat: os.stat_result) -> list[int]:
 
 
 class FileStamps:
-    """The stamps of the files of one directory, kept in `record` (a JSON file)."""
+    """Stamps by file path, kept in `record` (a JSON file)."""
 
     def __init__(self, record: Path, racy_seconds: float = RACY_SECONDS) -> None:
         self.record = record
@@ -41,15 +41,15 @@ class FileStamps:
     def checksum(self, path: Path, compute: Callable[[Path], str]) -> str:
         """`compute(path)`, or the checksum stamped for `path` while it is unchanged."""
         stat = path.stat()
-        stamp = self._stamps.get(path.name)
+        stamp = self._stamps.get(str(path))
         if isinstance(stamp, dict) and stamp.get("identity") == _identity(stat):
             return str(stamp["checksum"])
         value = compute(path)
         newest = max(stat.st_mtime_ns, stat.st_ctime_ns) / 1e9
         if time.time() - newest > self.racy_seconds:
-            self._stamps[path.name] = {"identity": _identity(stat), "checksum": value}
+            self._stamps[str(path)] = {"identity": _identity(stat), "checksum": value}
             self._changed = True
-        elif self._stamps.pop(path.name, None) is not None:
+        elif self._stamps.pop(str(path), None) is not None:
             self._changed = True
         return value
 

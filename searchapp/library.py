@@ -277,6 +277,7 @@ class Library:
                 self.settings.vectors_dir,
                 self.settings.ann_min_photos,
                 self._background_index_builds,
+                self.settings.cache_dir / "verified",
             )
         return self._live_index
 

@@ -38,8 +38,10 @@ class LiveVectorIndex:
         directory: Path,
         ann_min_photos: int,
         background_builds: bool = False,
+        stamps_dir: Path | None = None,
     ) -> None:
         self.store = store
+        self.stamps_dir = stamps_dir
         self.model = model
         self.directory = directory
         self.ann_min_photos = ann_min_photos
@@ -84,7 +86,9 @@ class LiveVectorIndex:
                 else:
                     self.last_refresh = "added" if after != before else "unchanged"
                 return refreshed
-        self._index = load_current(self.store, self.model, self.directory)
+        self._index = load_current(
+            self.store, self.model, self.directory, stamps_dir=self.stamps_dir
+        )
         self._persisted_generation = self._index.manifest.generation
         self.last_refresh = "loaded"
         return self._index
@@ -119,7 +123,12 @@ class LiveVectorIndex:
         with self._lock:
             if self._index is None:  # no index yet: build the wanted kind at once, not exact first
                 self._index = load_current(
-                    self.store, self.model, self.directory, self.ann_min_photos, progress
+                    self.store,
+                    self.model,
+                    self.directory,
+                    self.ann_min_photos,
+                    progress,
+                    self.stamps_dir,
                 )
                 self._persisted_generation = self._index.manifest.generation
         index = self.current()

@@ -162,6 +162,7 @@ def load_current(
     directory: Path,
     ann_min_photos: int | None = None,
     progress: BuildProgress | None = None,
+    stamps_dir: Path | None = None,
 ) -> VectorIndex:
     """The index for the store as it is now: read from disk and brought up to date; built from
     the store when there is none (of the kind `ann_min_photos` asks for; None: exact, the
@@ -169,7 +170,7 @@ def load_current(
     if directory.is_dir():
         with contextlib.suppress(OSError):
             remove_leftovers(directory, None)
-    on_disk = read_index(directory, store.library_id(), model)
+    on_disk = read_index(directory, store.library_id(), model, stamps_dir)
     if on_disk is not None:
         written = on_disk.manifest.generation
         current = refresh(on_disk, store, model)

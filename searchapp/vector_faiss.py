@@ -27,7 +27,12 @@ class FaissBackend:
     ) -> None:
         self.model = model
         self.live = LiveVectorIndex(
-            store, model, settings.vectors_dir, settings.ann_min_photos, background_builds
+            store,
+            model,
+            settings.vectors_dir,
+            settings.ann_min_photos,
+            background_builds,
+            settings.cache_dir / "verified",
         )
 
     def current(self) -> VectorIndex:

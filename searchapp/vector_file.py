@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from searchapp.file_stamps import FileStamps
 from searchapp.vector_base import ANN_FILE, IDS_FILE, VECTORS_FILE, BaseVectors, IndexPlan
 from searchapp.vectors import Delta, Manifest, VectorIndex
 
@@ -112,8 +113,9 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _sound(directory: Path, manifest: Manifest) -> str | None:
-    """Why the files the manifest names are not the ones it describes, or None."""
+def _sound(directory: Path, manifest: Manifest, stamps: FileStamps | None) -> str | None:
+    """Why the files the manifest names are not the ones it describes, or None. With `stamps`
+    a checksum verified earlier is not read again while its file is unchanged."""
     expected = manifest.checksums or {}
     files = {name: directory / manifest.base / name for name in expected if name != "delta"}
     if manifest.delta:
@@ -121,14 +123,27 @@ def _sound(directory: Path, manifest: Manifest) -> str | None:
     if IDS_FILE not in expected or (manifest.delta and "delta" not in expected):
         return "it has no checksums"
     for name, path in files.items():
-        if file_checksum(path) != expected[name]:
+        found = file_checksum(path) if stamps is None else stamps.checksum(path, file_checksum)
+        if found != expected[name]:
             return f"{path.name} fails its checksum"
     return None
 
 
-def read_index(directory: Path, library_id: str, model: StoredModel) -> VectorIndex | None:
+def checksum_stamps(stamps_dir: Path, directory: Path) -> FileStamps:
+    """The stamps of `directory`'s index files, kept in `stamps_dir` (the user cache: a read-only
+    library still gets them, and the library's own files are not touched)."""
+    key = hashlib.sha256(str(directory.absolute()).encode()).hexdigest()[:24]
+    with contextlib.suppress(OSError):
+        stamps_dir.mkdir(parents=True, exist_ok=True)
+    return FileStamps(stamps_dir / f"vectors-{key}.json")
+
+
+def read_index(
+    directory: Path, library_id: str, model: StoredModel, stamps_dir: Path | None = None
+) -> VectorIndex | None:
     """The persisted index of this library and model, if there is a whole, sound one; None (and
-    a log line saying why) otherwise."""
+    a log line saying why) otherwise. With `stamps_dir`, checksums verified once are remembered
+    there (`FileStamps`); without (`doctor`), every file is read."""
     with locked(directory, exclusive=False):
         manifest = read_manifest(directory)
         if manifest is None or not manifest.base:
@@ -141,7 +156,10 @@ def read_index(directory: Path, library_id: str, model: StoredModel) -> VectorIn
         params = manifest.params or {}
         plan = IndexPlan(manifest.kind, int(params.get("nlist", 0)), int(params.get("nprobe", 0)))
         try:
-            problem = _sound(directory, manifest)
+            stamps = None if stamps_dir is None else checksum_stamps(stamps_dir, directory)
+            problem = _sound(directory, manifest, stamps)
+            if stamps is not None:
+                stamps.save()
             if problem is not None:
                 log.warning("vector index in %s: %s; rebuilding", directory, problem)
                 return None

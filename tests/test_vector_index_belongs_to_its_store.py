@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from searchapp.config import Settings
+from searchapp.file_stamps import RACY_SECONDS
 from searchapp.store import Store
 from searchapp.vector_base import VECTORS_FILE
 from searchapp.vector_file import MANIFEST_FILE, file_checksum, read_manifest
@@ -134,3 +136,27 @@ def test_impossible_scores_from_a_sound_looking_index_never_reach_the_user(
 
     assert len(results) == 12
     assert all(-1.0 <= r["score"] <= 1.0 for r in results)
+
+
+def test_damage_after_the_checksums_were_remembered_is_still_found(
+    cli: CliRunner,
+    tiny_model: TinyModel,
+    photo_dir: Path,
+    data_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cli("index", str(photo_dir), *tiny_model.flags)
+    time.sleep(RACY_SECONDS + 0.1)  # older than the racy window: the next query stamps them
+    assert len(_search(cli, "search", "a photo")) == 12
+    stamps = list((Settings().cache_dir / "verified").glob("vectors-*.json"))
+    assert any(str(_rows_file(data_dir)) in path.read_text() for path in stamps)
+    index_file = _rows_file(data_dir)
+    size = index_file.stat().st_size
+    with index_file.open("r+b") as fh:
+        fh.write(os.urandom(min(4096, size // 2)))
+
+    with caplog.at_level("WARNING", logger="searchapp.vector_file"):
+        results = _search(cli, "search", "a photo")
+
+    assert "fails its checksum" in caplog.text
+    assert len(results) == 12 and all(-1.0 <= r["score"] <= 1.0 for r in results)

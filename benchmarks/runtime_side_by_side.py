@@ -51,6 +51,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "ours_auto": {},
     "ours_onnx_fp32": {"SEARCHAPP_RUNTIME": "onnx", "SEARCHAPP_PRECISION": "fp32"},
     "ours_int8": {"SEARCHAPP_PRECISION": "int8"},
+    "ours_torch_bf16": {"SEARCHAPP_RUNTIME": "torch", "SEARCHAPP_PRECISION": "bf16"},
 }
 BOUND_OF = {"onnx fp32": "onnx_fp32", "onnx int8": "onnx_int8", "torch bf16": "torch_bf16"}
 

@@ -6,7 +6,12 @@
 the first load of a model on a machine times each candidate on the same batch, interleaved
 (torch in bf16 where the CPU has native bf16, else fp32; ONNX Runtime in fp32 where the CPU
 has native bf16, else in int8; or as asked), keeps the fastest, and records the choice in
-`SEARCHAPP_CACHE_DIR/calibration.json`, keyed by model, CPU and requested precision. On a GPU
+`SEARCHAPP_CACHE_DIR/calibration.json`, keyed by model, CPU and requested precision. Each
+candidate is warmed up on the full batch and rated by its best round. A calibration during which
+other processes kept more than `CONTENDED_CORES` busy (and used at least
+`CONTENDED_MIN_CPU_S`) is used for that run and recorded as contended: the next load measures
+again (under contention torch's thread pool slows several times more than
+ONNX Runtime's, so a busy moment would pin the wrong runtime for good). On a GPU
 torch runs (fp16). `--runtime onnx` alone runs int8 or fp32 by the same CPU rule.
 
 The first CPU load of a model also exports its towers (`onnx_export`), whatever the runtime, so
@@ -18,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from searchapp.errors import SearchAppError
+from searchapp.models.cpu_contention import OtherProcessesCpu
 from searchapp.models.export_cache import Manifest, load_manifest
 from searchapp.models.precision import cpu_has_native_bf16, cpu_signature, cuda_possible
 from searchapp.models.registry import load_embedder
@@ -40,6 +45,8 @@ log = logging.getLogger(__name__)
 CALIBRATION_FILE = "calibration.json"
 CALIBRATION_BATCH = 8
 CALIBRATION_ROUNDS = 3
+CONTENDED_CORES = 0.3
+CONTENDED_MIN_CPU_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,10 @@ class RuntimeChoice:
     precision: str
     source: str
     images_per_s: dict[str, float] = field(default_factory=dict)
+    other_cores: float = 0.0
+    """Cores other processes kept busy while it was measured."""
+    contended: bool = False
+    """Measured while other processes took enough CPU to distort it: not reused."""
 
     @property
     def label(self) -> str:
@@ -86,6 +97,8 @@ def remembered_choice(identity: ModelIdentity, settings: Settings) -> RuntimeCho
     entry = _read_calibrations(settings.cache_dir).get(_calibration_key(identity, settings))
     if not isinstance(entry, dict) or entry.get("runtime") not in ("torch", "onnx"):
         return None
+    if entry.get("contended", True) is not False:
+        return None  # measured while the machine was busy, or before that was recorded
     return RuntimeChoice(
         str(entry["runtime"]), str(entry["precision"]), "remembered", entry.get("images_per_s", {})
     )
@@ -104,20 +117,25 @@ def remember_choice(identity: ModelIdentity, settings: Settings, choice: Runtime
     os.replace(temporary, settings.cache_dir / CALIBRATION_FILE)
 
 
-def _images_per_s(embedders: dict[str, Embedder], size: int) -> dict[str, float]:
-    """Each candidate's rate on the same random batch, rounds interleaved, median."""
+def _images_per_s(
+    embedders: dict[str, Embedder], size: int
+) -> tuple[dict[str, float], OtherProcessesCpu]:
+    """Each candidate's rate on the same random batch (warmed up on that batch's shape, rounds
+    interleaved, best round), and the cores other processes kept busy meanwhile."""
     rng = np.random.default_rng(0)
     batch = list(rng.standard_normal((CALIBRATION_BATCH, 3, size, size), dtype=np.float32))
     inputs = {name: _as_inputs(embedder, batch) for name, embedder in embedders.items()}
-    for name, embedder in embedders.items():
-        embedder.encode_images(inputs[name][:2])
     timings: dict[str, list[float]] = {name: [] for name in embedders}
-    for _ in range(CALIBRATION_ROUNDS):
+    with OtherProcessesCpu() as others:
         for name, embedder in embedders.items():
-            started = time.perf_counter()
             embedder.encode_images(inputs[name])
-            timings[name].append(time.perf_counter() - started)
-    return {name: round(CALIBRATION_BATCH / statistics.median(t), 2) for name, t in timings.items()}
+        for _ in range(CALIBRATION_ROUNDS):
+            for name, embedder in embedders.items():
+                started = time.perf_counter()
+                embedder.encode_images(inputs[name])
+                timings[name].append(time.perf_counter() - started)
+    rates = {name: round(CALIBRATION_BATCH / min(t), 2) for name, t in timings.items()}
+    return rates, others
 
 
 def _as_inputs(embedder: Embedder, batch: list[Any]) -> list[Any]:
@@ -264,12 +282,21 @@ class RuntimeLoader:
             f"torch {torch_precision}": torch_embedder,
             f"onnx {onnx_embedder.precision}": onnx_embedder,
         }
-        rates = _images_per_s(candidates, onnx_embedder.input_size)
+        rates, others = _images_per_s(candidates, onnx_embedder.input_size)
         best = max(rates, key=lambda name: rates[name])
         runtime, chosen_precision = best.split(" ")
-        self.choice = RuntimeChoice(runtime, chosen_precision, "calibration", rates)
+        contended = others.cores > CONTENDED_CORES and others.cpu_s >= CONTENDED_MIN_CPU_S
+        self.choice = RuntimeChoice(
+            runtime, chosen_precision, "calibration", rates, round(others.cores, 2), contended
+        )
         remember_choice(self.identity, self.settings, self.choice)
         log.info("runtime calibration: %s; using %s", rates, best)
+        if contended:
+            log.info(
+                "other processes kept %.1f cores busy during the runtime calibration: it is "
+                "used for this run and measured again at the next load",
+                others.cores,
+            )
         loser = onnx_embedder if runtime == "torch" else torch_embedder
         loser.unload()
         return candidates[best]

@@ -1,0 +1,59 @@
+"""How much CPU other processes took while a block ran: a runtime calibration measured while
+the machine was busy says more about the neighbours than about the runtimes (torch's thread
+pool slows far more than ONNX Runtime's when a core is taken), so it is not kept for good."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from types import TracebackType
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used (all cores, `/proc/stat`); None where
+    there is no `/proc`."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(values) < 4:
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class OtherProcessesCpu:
+    """`cpu_s`: the CPU seconds other processes used while the block ran, `cores` the same per
+    second of wall time (both 0.0 where the machine's total is not readable)."""
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0
+        self.cores = 0.0
+
+    def __enter__(self) -> OtherProcessesCpu:
+        self._busy = machine_busy_seconds()
+        self._own = own_cpu_seconds()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        wall = time.perf_counter() - self._wall
+        busy = machine_busy_seconds()
+        if busy is None or self._busy is None or wall <= 0:
+            return
+        self.cpu_s = max(0.0, (busy - self._busy) - (own_cpu_seconds() - self._own))
+        self.cores = self.cpu_s / wall

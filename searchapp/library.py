@@ -223,6 +223,33 @@ class Library:
             self._text_encoder = OnnxTextEncoder(manifest, "fp32", not self.single_query)
         return self._text_encoder
 
+    def label_precision(self, model: StoredModel) -> str:
+        """The precision label embeddings are computed in: int8 where the library runs
+        `--precision int8` and the export has an int8 text tower (its vectors agree with fp32's
+        to a cosine of 0.999; README, *Runtimes*), else fp32 (the query encoder)."""
+        if str(self.settings.precision) != "int8":
+            return "fp32"
+        manifest = self._export(model)
+        if manifest is not None and manifest.graph_path("text", "int8") is None:
+            from searchapp.models.export_cache import load_manifest
+
+            manifest = load_manifest(self.settings.cache_dir, model.identity)  # int8 made since
+            if manifest is not None:
+                self._manifests[model.identity.key] = manifest
+        if manifest is None or manifest.text is None:
+            return "fp32"
+        return "fp32" if manifest.graph_path("text", "int8") is None else "int8"
+
+    def label_encoder(self, model: StoredModel) -> TextEncoder:
+        """The text encoder for label embeddings, in `label_precision`."""
+        if self.label_precision(model) == "fp32":
+            return self.text_encoder(model)
+        from searchapp.models.onnx_embedder import OnnxTextEncoder
+
+        manifest = self._export(model)
+        assert manifest is not None
+        return OnnxTextEncoder(manifest, "int8")
+
     def zero_shot_scoring(self, model: StoredModel) -> ZeroShotScoring:
         """The model's zero-shot constants, from its export when there is one."""
         manifest = self._export(model)

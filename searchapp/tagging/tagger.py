@@ -88,9 +88,14 @@ def ensemble_label_vectors(
 
 
 def label_bank_fingerprint(
-    model: StoredModel, labels: Sequence[str], templates: Sequence[str]
+    model: StoredModel, labels: Sequence[str], templates: Sequence[str], precision: str = "fp32"
 ) -> str:
-    payload = json.dumps([model.identity.key, list(labels), list(templates)], ensure_ascii=False)
+    """Covers the model, the labels, the templates and (other than fp32) the precision the
+    embeddings were computed in."""
+    parts: list[object] = [model.identity.key, list(labels), list(templates)]
+    if precision != "fp32":
+        parts.append(precision)
+    payload = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -149,7 +154,8 @@ class Tagger:
         """Label embeddings for the library's model: from the store's cache when current, else
         from the user cache (another library of the model made them), else computed with the
         exported text tower (and cached in both when the vocabulary is stored)."""
-        fingerprint = label_bank_fingerprint(self.model, labels, templates)
+        precision = self.library.label_precision(self.model)
+        fingerprint = label_bank_fingerprint(self.model, labels, templates, precision)
         if vocabulary_id is not None:
             cached = self.tag_store.label_bank(vocabulary_id, self.model.id)
             if cached is not None and cached.fingerprint == fingerprint:
@@ -165,16 +171,21 @@ class Tagger:
                 self.tag_store.save_label_bank(vocabulary_id, self.model.id, shared)
             return shared
         started = time.perf_counter()
-        encoder = self.library.text_encoder(self.model)
-        vectors = ensemble_label_vectors(encoder.encode_texts, labels, templates)
+        encoder = self.library.label_encoder(self.model)
+        try:
+            vectors = ensemble_label_vectors(encoder.encode_texts, labels, templates)
+        finally:
+            if precision != "fp32":
+                getattr(encoder, "close", lambda: None)()
         scoring = self.library.zero_shot_scoring(self.model)
         bank = LabelBank(
             fingerprint, scoring.family, scoring.logit_scale, scoring.logit_bias, vectors
         )
         log.info(
-            "embedded %d labels × %d prompt templates in %.1f s",
+            "embedded %d labels × %d prompt templates (%s) in %.1f s",
             len(labels),
             len(templates),
+            precision,
             time.perf_counter() - started,
         )
         save_bank(cache_dir, bank)

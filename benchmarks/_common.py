@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from searchapp.models.cpu_contention import OtherProcessesCpu
+from searchapp.models.cpu_contention import machine_busy_seconds as _machine_busy_seconds
 
 
 def log(message: str) -> None:
@@ -94,55 +92,26 @@ def machine_info(with_torch: bool = False) -> dict[str, Any]:
 
 def machine_busy_seconds() -> float:
     """CPU seconds spent by every process on the machine so far (all cores, /proc/stat)."""
-    try:
-        with open("/proc/stat", encoding="utf-8") as fh:
-            values = [int(v) for v in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0.0
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return (sum(values[:8]) - idle) / CLK_TCK
+    return _machine_busy_seconds() or 0.0
 
 
-def own_cpu_seconds() -> float:
-    """CPU seconds of this process and of its children that have been waited for."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
-
-
-class ForeignCpu:
-    """Measures the CPU time *other* processes used while a block ran (machine is shared).
+class ForeignCpu(OtherProcessesCpu):
+    """Measures the CPU time *other* processes used while a block ran (machine is shared); the
+    children this process waited for count as its own.
 
     `foreign_cpu_s` near 0 means the measurement had the cores to itself; a value comparable to
     the wall time means roughly one core was taken by someone else and the numbers are pessimistic.
     """
 
     def __init__(self) -> None:
-        self.wall_s = 0.0
-        self.foreign_cpu_s = 0.0
+        super().__init__(children=True)
 
-    def __enter__(self) -> ForeignCpu:
-        self._busy0 = machine_busy_seconds()
-        self._own0 = own_cpu_seconds()
-        self._wall0 = time.perf_counter()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.wall_s = time.perf_counter() - self._wall0
-        busy = machine_busy_seconds() - self._busy0
-        own = own_cpu_seconds() - self._own0
-        self.foreign_cpu_s = max(0.0, busy - own)
+    @property
+    def foreign_cpu_s(self) -> float:
+        return self.cpu_s
 
     def as_dict(self) -> dict[str, float]:
-        cores = self.foreign_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
-        return {"foreign_cpu_s": round(self.foreign_cpu_s, 2), "foreign_cores": round(cores, 2)}
+        return {"foreign_cpu_s": round(self.cpu_s, 2), "foreign_cores": round(self.cores, 2)}
 
 
 class PartFailed(Exception):

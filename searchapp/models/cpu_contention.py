@@ -26,22 +26,31 @@ def machine_busy_seconds() -> float | None:
     return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def own_cpu_seconds(children: bool = False) -> float:
+    """CPU seconds of this process (and, with `children`, of its children waited for)."""
+    total = 0.0
+    for who in (
+        (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if children else (resource.RUSAGE_SELF,)
+    ):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 class OtherProcessesCpu:
     """`cpu_s`: the CPU seconds other processes used while the block ran, `cores` the same per
-    second of wall time (both 0.0 where the machine's total is not readable)."""
+    second of `wall_s` (0.0 where the machine's total is not readable). With `children`, the
+    children this process waited for count as its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, children: bool = False) -> None:
+        self.children = children
         self.cpu_s = 0.0
         self.cores = 0.0
+        self.wall_s = 0.0
 
     def __enter__(self) -> OtherProcessesCpu:
         self._busy = machine_busy_seconds()
-        self._own = own_cpu_seconds()
+        self._own = own_cpu_seconds(self.children)
         self._wall = time.perf_counter()
         return self
 
@@ -51,9 +60,10 @@ class OtherProcessesCpu:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        wall = time.perf_counter() - self._wall
+        self.wall_s = time.perf_counter() - self._wall
         busy = machine_busy_seconds()
-        if busy is None or self._busy is None or wall <= 0:
+        if busy is None or self._busy is None or self.wall_s <= 0:
             return
-        self.cpu_s = max(0.0, (busy - self._busy) - (own_cpu_seconds() - self._own))
-        self.cores = self.cpu_s / wall
+        own = own_cpu_seconds(self.children) - self._own
+        self.cpu_s = max(0.0, (busy - self._busy) - own)
+        self.cores = self.cpu_s / self.wall_s

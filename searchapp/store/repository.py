@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Integer, and_, cast, delete, func, or_, select
+from sqlalchemy import Integer, and_, cast, delete, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -37,7 +37,7 @@ from searchapp.store.records import (
 from searchapp.store.roots import LibraryRoots
 from searchapp.store.schema import embeddings, files, images, library_state, models
 from searchapp.store.tag_store import TagStore
-from searchapp.store.vector_pages import vector_pages
+from searchapp.store.vector_reads import VectorReads
 
 SQL_CHUNK = 500
 DEFAULT_RETRY_SECONDS = 30.0
@@ -89,6 +89,7 @@ class Store:
         self.roots = LibraryRoots(self.engine)
         self.indexer_status = IndexerStatusTable(self.engine)
         self.photos = PhotoQueries(self.engine)
+        self.vectors = VectorReads(self.engine)
 
     @property
     def is_postgresql(self) -> bool:
@@ -338,7 +339,7 @@ class Store:
 
         return self._retrying(drop, "dropping other models' vectors")
 
-    # -- reading ----------------------------------------------------------------------------
+    # -- reading (see store.vector_reads) -----------------------------------------------------
 
     def iter_vectors(
         self,
@@ -348,46 +349,15 @@ class Store:
         after_id: int = 0,
         up_to_id: int | None = None,
     ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
-        query = select(embeddings.c.id, embeddings.c.vector).where(
-            embeddings.c.model_id == model_id
-        )
-        if up_to_id is not None:
-            query = query.where(embeddings.c.id <= up_to_id)
-        return vector_pages(self.engine, query, dim, chunk, after_id)
+        return self.vectors.iter_vectors(model_id, dim, chunk, after_id, up_to_id)
 
     def count_vectors(self, model_id: int, up_to_id: int) -> int:
         """How many of the model's vectors have an id at most `up_to_id`."""
-        query = select(func.count()).where(
-            embeddings.c.model_id == model_id, embeddings.c.id <= up_to_id
-        )
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+        return self.vectors.count_vectors(model_id, up_to_id)
 
     def hits(self, embedding_ids: Sequence[int]) -> dict[int, list[FileHit]]:
         """The files (status ok) behind each embedding id, sorted by path."""
-        query = (
-            select(
-                embeddings.c.id,
-                files.c.path,
-                images.c.width,
-                images.c.height,
-                images.c.captured_at,
-                images.c.camera,
-            )
-            .join(images, images.c.id == embeddings.c.image_id)
-            .join(files, and_(files.c.image_id == images.c.id, files.c.status == "ok"))
-            .order_by(files.c.path)
-        )
-        found: dict[int, list[FileHit]] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(embedding_ids)):
-                for row in conn.execute(query.where(embeddings.c.id.in_(chunk))):
-                    found.setdefault(row.id, []).append(
-                        FileHit(
-                            row.id, row.path, row.width, row.height, row.captured_at, row.camera
-                        )
-                    )
-        return found
+        return self.vectors.hits(embedding_ids)
 
     def stored_vector(
         self,
@@ -400,47 +370,13 @@ class Store:
     ) -> NDArray[np.float32] | None:
         """The vector of an indexed file, if the file on disk is still the one indexed (its
         ctime and inode are compared too when given)."""
-        query = (
-            select(embeddings.c.vector)
-            .join(files, files.c.image_id == embeddings.c.image_id)
-            .where(
-                files.c.path == path,
-                files.c.size == size,
-                files.c.mtime_ns == mtime_ns,
-                embeddings.c.model_id == model_id,
-            )
-        )
-        if ctime_ns is not None:
-            query = query.where(files.c.ctime_ns == ctime_ns)
-        if inode is not None:
-            query = query.where(files.c.inode == inode)
-        with self.engine.connect() as conn:
-            blob = conn.execute(query).scalar()
-        return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
+        return self.vectors.stored_vector(path, size, mtime_ns, model_id, ctime_ns, inode)
 
     def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            by_status: dict[str, int] = dict(
-                conn.execute(select(files.c.status, func.count()).group_by(files.c.status)).all()
-            )
-            return {
-                "files_ok": int(by_status.get("ok", 0)),
-                "files_failed": int(by_status.get("failed", 0)),
-                "images": int(conn.execute(select(func.count()).select_from(images)).scalar_one()),
-                "embeddings": int(
-                    conn.execute(select(func.count()).select_from(embeddings)).scalar_one()
-                ),
-            }
+        return self.vectors.counts()
 
     def file_details(self, path: str) -> FileDetails | None:
         return file_details(self.engine, path)
 
     def failures(self, limit: int = 1000) -> list[tuple[str, str]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(files.c.path, files.c.error)
-                .where(files.c.status == "failed")
-                .order_by(files.c.path)
-                .limit(limit)
-            ).all()
-        return [(row.path, row.error or "") for row in rows]
+        return self.vectors.failures(limit)

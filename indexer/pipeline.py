@@ -3,11 +3,12 @@ write each batch in one transaction → forget what is gone.
 
 Decode workers run ahead of the model in a bounded window, so the model stays busy and memory
 stays flat whatever the size of the library. One writer (this thread) owns every store write.
+This module runs the stages; `change_detection`, `decode_ahead`, `device_batch_decode`,
+`run_summary` and `storage_failure` hold their parts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import logging
@@ -22,12 +23,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
-from indexer.device_decode import (
-    TensorPreprocess,
-    decode_jpegs,
-    is_jpeg,
-    nvidia_gpu_possible,
+from indexer.change_detection import find_changes
+from indexer.decode_ahead import (
+    decode_ahead_count,
+    default_workers,
+    files_in_flight,
+    lower_thread_priority,
 )
+from indexer.device_batch_decode import decode_encoded_on_device
+from indexer.device_decode import TensorPreprocess, is_jpeg, nvidia_gpu_possible
 from indexer.ignore import IgnoreRules
 from indexer.records import (
     Batch,
@@ -37,17 +41,17 @@ from indexer.records import (
     Outcome,
     Prepared,
 )
-from indexer.scan import SkippedFolder, SkippedFormat, Unreadable, scan
+from indexer.run_summary import account_written, duplicates_written
 from indexer.steady_rate import SteadyRate
+from indexer.storage_failure import storage_failure
 from searchapp.config import Settings
 from searchapp.decode import DecodeError, read_header
-from searchapp.errors import DamagedLibraryError, DatabaseUnavailableError, StorageFullError
-from searchapp.image_input import decode_for_model, draft_size
+from searchapp.errors import DatabaseUnavailableError
+from searchapp.image_input import decode_for_model
 from searchapp.indexing import IndexSummary
 from searchapp.models.base import Embedder
 from searchapp.perceptual import perceptual_hash
 from searchapp.store import EmbeddedFile, FailedFile, LinkedFile, Store, StoredModel
-from searchapp.store.failures import damage_of, damaged_message, is_disk_full, storage_error
 from searchapp.store.records import FileStat
 
 if TYPE_CHECKING:
@@ -55,10 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
-DECODE_NICENESS = 10
 PREPROCESS_THREADS = 2
-DECODE_AHEAD_BYTES = 256 * 2**20
-PHOTO_BYTES = 3 * 12_000_000  # a 12 MP photo decoded in full
 
 
 def content_hash(data: bytes) -> str:
@@ -67,19 +68,6 @@ def content_hash(data: bytes) -> str:
 
 def default_batch_size(device: str) -> int:
     return 128 if device == "cuda" else 32
-
-
-def default_workers() -> int:
-    """Two more decode workers than cores, so that reads blocked on disk leave no core idle."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) + 2
-
-
-def _lower_thread_priority() -> None:
-    """Decode workers yield the CPU to the model's threads: on a small machine the model's
-    parallel kernels otherwise stall at their barriers whenever a decode thread preempts one."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
 
 
 class Indexer:
@@ -275,47 +263,10 @@ class Indexer:
         self, roots: Sequence[str], summary: IndexSummary
     ) -> tuple[list[FileStat], list[FailedFile], list[str]]:
         """What must be read: new, modified and not-yet-embedded files; and what is gone."""
-        known = self.store.known_files(roots, self.model.id)
-        self._known_hashes = {path: file.content_hash for path, file in known.items()}
-        read_all = self.verify or self.reembed
-        todo: list[FileStat] = []
-        unreadable: list[FailedFile] = []
-        seen: set[str] = set()
-        skipped: list[str] = []
-        for entry in scan(roots, self.ignore):
-            if isinstance(entry, SkippedFormat):
-                earlier = summary.skipped_formats.get(entry.extension, {}).get("count", 0)
-                count = earlier + 1 if isinstance(earlier, int) else 1
-                summary.skipped_formats[entry.extension] = {"count": count, "needs": entry.needs}
-                continue
-            if isinstance(entry, SkippedFolder):
-                skipped.append(entry.path.rstrip("/") + "/")
-                continue
-            summary.scanned += 1
-            seen.add(entry.path)
-            previous = known.get(entry.path)
-            if isinstance(entry, Unreadable):
-                if previous is None or previous.status != "failed":
-                    unreadable.append(FailedFile(FileStat(entry.path, 0, 0), entry.reason))
-                else:
-                    summary.unchanged += 1
-                continue
-            if (
-                not read_all
-                and previous is not None
-                and previous.matches(entry)
-                and (previous.status == "failed" or previous.embedded)
-            ):
-                summary.unchanged += 1
-                continue
-            todo.append(entry)
-        gone = [
-            path
-            for path in known
-            if path not in seen and not any(path.startswith(folder) for folder in skipped)
-        ]
-        summary.skipped_folders = [folder.rstrip("/") for folder in skipped]
-        return todo, unreadable, gone
+        changes, self._known_hashes = find_changes(
+            self.store, self.model.id, roots, self.ignore, self.verify or self.reembed, summary
+        )
+        return changes
 
     def changes(self, roots: Iterable[str]) -> tuple[list[FileStat], list[FailedFile], list[str]]:
         """A scan only: files under `roots` to (re)read, files that cannot be read, and known
@@ -342,49 +293,14 @@ class Indexer:
                 summary.failed.extend((f.stat.path, f.reason) for f in unreadable)
             self._process(todo, summary, progress)
             summary.removed = self.store.remove_files(gone)
-            summary.duplicates = self._duplicates()
+            summary.duplicates = duplicates_written(self.store, self._written_contents)
             self.store.drop_other_models(self.model.id)
             if any(os.path.isdir(root) for root in root_list):
                 self.store.record_skipped_formats(summary.skipped_formats)
         except (DBAPIError, OSError, DatabaseUnavailableError) as exc:
-            raise self._storage_failure(exc, len(todo)) from None
+            raise storage_failure(self.store, exc, self._written, len(todo)) from None
         summary.seconds = time.perf_counter() - started
         return summary
-
-    def _duplicates(self) -> int:
-        """Byte-identical copies among this run's files: per content, the files written now,
-        at most the library's files of it less one (a moved file is not a copy)."""
-        from searchapp.store.image_facts import files_per_content
-
-        held = files_per_content(self.store.engine, list(self._written_contents))
-        return sum(
-            min(written, held.get(digest, 0) - 1)
-            for digest, written in self._written_contents.items()
-            if held.get(digest, 0) > 1
-        )
-
-    def _storage_failure(self, exc: BaseException, total: int) -> Exception:
-        """One line for a failed write: what is full or damaged, and what was kept."""
-        path = self.store.path
-        kept = f"after {self._written} of {total} photos; those {self._written} are saved"
-        if self._written == 0:
-            kept = f"before the first of {total} photos was saved; the library is as it was"
-        if isinstance(exc, DatabaseUnavailableError):
-            return DatabaseUnavailableError(f"Indexing stopped {kept}. {exc}")
-        if path is None:  # PostgreSQL: not a disk of ours; its own message says what failed
-            return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
-        if is_disk_full(exc, path.parent):
-            return StorageFullError(
-                f"Disk full {kept}. Free space on the disk holding {path.parent} and run "
-                "`searchapp index` again to index the rest."
-            )
-        problem = damage_of(self.store)
-        if problem is not None:
-            return DamagedLibraryError(damaged_message(path, problem))
-        failure = storage_error(exc, path)
-        if failure is None:
-            return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
-        return type(failure)(f"Indexing stopped {kept}. {failure}")
 
     def _process(
         self, todo: list[FileStat], summary: IndexSummary, progress: ProgressCallback | None
@@ -401,7 +317,7 @@ class Indexer:
         queue = iter(todo)
         with (
             ThreadPoolExecutor(
-                self.workers, thread_name_prefix="decode", initializer=_lower_thread_priority
+                self.workers, thread_name_prefix="decode", initializer=lower_thread_priority
             ) as pool,
             ThreadPoolExecutor(PREPROCESS_THREADS, thread_name_prefix="preprocess") as late,
         ):
@@ -432,46 +348,13 @@ class Indexer:
             if progress:
                 progress(done, total)
 
-    def _decode_encoded_on_device(self, batch: Batch) -> None:
-        """Turn the batch's JPEGs into device tensors; a JPEG the device decoder rejects goes
-        through the CPU decoder, which says what is wrong with it."""
-        preprocess = self._device_preprocess
-        assert preprocess is not None
-        items = batch.encoded
-        batch.encoded = []
-        device = self.embedder.device
-        orientations = [item.meta.orientation for item in items]
-        try:
-            pixels = list(decode_jpegs([i.data for i in items], orientations, device, preprocess))
-        except RuntimeError:
-            log.info("batch JPEG decode on %s failed; decoding one by one", device)
-            for item in items:
-                try:
-                    pixels = list(
-                        decode_jpegs([item.data], [item.meta.orientation], device, preprocess)
-                    )
-                except RuntimeError:
-                    batch.add(self._decode_on_cpu(item.stat, item.content_hash, item.data))
-                else:
-                    batch.add(Prepared(item.stat, item.content_hash, item.meta, pixels[0]))
-            return
-        for item, tensor in zip(items, pixels, strict=True):
-            batch.prepared.append(Prepared(item.stat, item.content_hash, item.meta, tensor))
-
     def _window(self) -> int:
-        """How many files may be in flight: enough to keep the model fed; while the model is
-        still loading, more, so decoding gets ahead, as many as DECODE_AHEAD_BYTES of decoded
-        pictures allow (they wait as pictures, not yet as the model's smaller input)."""
-        steady = self.batch_size * 2 + self.workers
-        if self._model_ready:
-            return steady
-        return max(steady, min(self.batch_size * 8 + self.workers, self._decode_ahead))
+        """How many files may be in flight (see `files_in_flight`)."""
+        return files_in_flight(self.batch_size, self.workers, self._model_ready, self._decode_ahead)
 
     @functools.cached_property
     def _decode_ahead(self) -> int:
-        draft = draft_size(self.settings, self._input_size_for_decode)
-        picture = PHOTO_BYTES if draft is None else 9 * draft * draft  # 4:3, side ~1.5 × draft
-        return DECODE_AHEAD_BYTES // picture
+        return decode_ahead_count(self.settings, self._input_size_for_decode)
 
     def _flush(self, batch: Batch, summary: IndexSummary) -> int:
         if batch.size == 0:
@@ -483,7 +366,9 @@ class Indexer:
             for outcome in self._late_preprocess.map(self._preprocess, pictures):
                 batch.add(outcome)
         if batch.encoded:
-            self._decode_encoded_on_device(batch)
+            preprocess = self._device_preprocess
+            assert preprocess is not None
+            decode_encoded_on_device(batch, self.embedder.device, preprocess, self._decode_on_cpu)
         if batch.prepared:
             vectors = self.embedder.encode_images([item.pixels for item in batch.prepared])
             embedded = [
@@ -498,18 +383,7 @@ class Indexer:
         self._written_contents.update(item.content_hash for item in batch.linked)
         if self.reembed:
             self._reembedded.update(item.content_hash for item in embedded)
-        summary.embedded += len(embedded)
-        summary.linked += len(batch.linked)
-        summary.unchanged += len(batch.confirmed)
-        for failure in batch.failed:
-            log.warning("failed: %s: %s", failure.stat.path, failure.reason)
-            summary.failed.append((failure.stat.path, failure.reason))
-        log.info(
-            "batch written: %d embedded, %d linked, %d failed",
-            len(embedded),
-            len(batch.linked),
-            len(batch.failed),
-        )
+        account_written(summary, batch, embedded)
         return batch.size
 
 

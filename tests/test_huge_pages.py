@@ -3,6 +3,7 @@ does that on request; elsewhere nothing happens and nothing fails."""
 
 from __future__ import annotations
 
+import mmap
 import sys
 from pathlib import Path
 
@@ -65,17 +66,18 @@ def _thp_mode() -> str:
     reason="needs Linux giving transparent huge pages on request only (THP mode `madvise`)",
 )
 def test_memory_mapped_since_a_snapshot_ends_in_huge_pages() -> None:
-    numpy_advises = np._core.multiarray._set_madvise_hugepage(False)  # numpy's own advice off
-    try:
-        before = anonymous_regions()
-        weights = np.ones((16 * HUGE_PAGE) // 4, dtype=np.float32)  # written, like packed weights
-    finally:
-        np._core.multiarray._set_madvise_hugepage(numpy_advises)
+    before = anonymous_regions()
+    # A mapping of its own: memory from malloc may reuse space an earlier test freed.
+    mapped = mmap.mmap(-1, 16 * HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    weights = np.frombuffer(mapped, dtype=np.float32)
+    weights[:] = 1.0  # written, like packed weights
     start, end = weights.ctypes.data, weights.ctypes.data + weights.nbytes
     ranges = [r for r in grown_since(before, anonymous_regions()) if r[0] < end and start < r[1]]
-    assert ranges, "the new array's mapping was not found"
-    already = _huge_kib(start, end)  # its mapping may have merged with an older, huge one
+    assert ranges, "the new mapping was not found"
+    already = _huge_kib(start, end)  # it may have merged with an older, huge one
     if collapse(ranges) == 0:
         pytest.skip("this kernel does not collapse on request (MADV_COLLAPSE needs Linux 6.1+)")
     assert _huge_kib(start, end) - already >= 8 * HUGE_PAGE // 1024
     assert float(weights.sum()) == weights.size  # the contents are untouched
+    del weights
+    mapped.close()

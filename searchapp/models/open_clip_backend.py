@@ -8,7 +8,7 @@ import difflib
 import importlib.util
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from searchapp.models.base import (
     checkpoint_fingerprint,
     config_hash,
 )
+from searchapp.models.checkpoint_loading import skipped_weight_init, weights_read_into
 from searchapp.models.hf_tokenizer import open_clip_tokenizer, tokenizer_source
 from searchapp.models.precision import choose_device, choose_precision, torch_dtype
 from searchapp.models.weights import ensure_hf_repo_available, ensure_tag_available
@@ -37,37 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HF_HUB_PREFIX = "hf-hub:"
 REQUIRED_CONFIG_KEYS = ("embed_dim", "vision_cfg", "text_cfg")
-
-
-INIT_FUNCTIONS = (
-    "normal_",
-    "uniform_",
-    "trunc_normal_",
-    "xavier_uniform_",
-    "xavier_normal_",
-    "kaiming_uniform_",
-    "kaiming_normal_",
-    "constant_",
-    "zeros_",
-    "ones_",
-    "orthogonal_",
-)
-
-
-@contextlib.contextmanager
-def skipped_weight_init() -> Iterator[None]:
-    """Skip random initialisation of weights a checkpoint is about to overwrite (open_clip
-    loads state dicts strictly, so nothing stays uninitialised). Saves seconds per load."""
-    import torch
-
-    saved = {name: getattr(torch.nn.init, name) for name in INIT_FUNCTIONS}
-    try:
-        for name in INIT_FUNCTIONS:
-            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for name, function in saved.items():
-            setattr(torch.nn.init, name, function)
 
 
 def read_model_config(path: Path) -> dict[str, Any]:
@@ -199,7 +169,7 @@ class OpenClipBackend:
         precision = choose_precision(device, settings.precision)
         try:
             init = skipped_weight_init() if pretrained else contextlib.nullcontext()
-            with init:
+            with init, weights_read_into(torch_dtype(precision)):
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     spec.name, pretrained=pretrained, device=device
                 )

@@ -256,8 +256,10 @@ class RuntimeLoader:
 
     def _load_torch(self, precision: str, source: str) -> Embedder:
         wanted = self._torch_precision(precision)
-        embedder = self._torch("fp32")
-        if load_manifest(self.settings.cache_dir, self.identity) is None:
+        if load_manifest(self.settings.cache_dir, self.identity) is not None:
+            embedder = self._torch(wanted)  # read straight into its precision: no fp32 copy
+        else:
+            embedder = self._torch("fp32")  # the export is made from fp32 weights
             self._exported(embedder)
         self.choice = RuntimeChoice("torch", _cast(embedder, wanted), source)
         return embedder

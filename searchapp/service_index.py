@@ -123,8 +123,11 @@ class IndexUseCases(ServiceCore):
             if request.tag and self.settings.auto_tag:
                 if on_searchable is not None:
                     on_searchable(report)
-                self.library.release_model()
+                labels_from_model = self.library.label_precision(model) in ("bf16", "fp16")
+                if not labels_from_model:
+                    self.library.release_model()
                 report.tagging, report.tagging_skipped = self.tag_new_photos()
+                self.library.release_model()
                 report.tagged_seconds = time.perf_counter() - started
         return report
 

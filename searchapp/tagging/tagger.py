@@ -99,6 +99,15 @@ def label_bank_fingerprint(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def interchangeable_precisions(precision: str) -> tuple[str, ...]:
+    """The precisions whose label banks serve a run that would compute them in `precision`:
+    its own; fp32 and the torch model's bf16 / fp16 for one another (cosine to fp32 0.9999,
+    so a library's index run and its later commands share one bank); int8 only itself."""
+    if precision == "int8":
+        return ("int8",)
+    return (precision, *(other for other in ("fp32", "bf16", "fp16") if other != precision))
+
+
 class Tagger:
     def __init__(self, library: Library, model: StoredModel) -> None:
         self.library = library
@@ -152,30 +161,34 @@ class Tagger:
         self, labels: Sequence[str], templates: Sequence[str], vocabulary_id: int | None = None
     ) -> LabelBank:
         """Label embeddings for the library's model: from the store's cache when current, else
-        from the user cache (another library of the model made them), else computed with the
-        exported text tower (and cached in both when the vocabulary is stored)."""
+        from the user cache (another library of the model made them), else computed in
+        `Library.label_precision` (and cached in both when the vocabulary is stored)."""
         precision = self.library.label_precision(self.model)
         fingerprint = label_bank_fingerprint(self.model, labels, templates, precision)
+        usable = [
+            label_bank_fingerprint(self.model, labels, templates, other)
+            for other in interchangeable_precisions(precision)
+        ]
         if vocabulary_id is not None:
             cached = self.tag_store.label_bank(vocabulary_id, self.model.id)
-            if cached is not None and cached.fingerprint == fingerprint:
+            if cached is not None and cached.fingerprint in usable:
                 vectors = cached.vectors.reshape(len(labels), self.model.dim)
-                return LabelBank(
-                    fingerprint, cached.family, cached.logit_scale, cached.logit_bias, vectors
-                )
+                scale, bias = cached.logit_scale, cached.logit_bias
+                return LabelBank(cached.fingerprint, cached.family, scale, bias, vectors)
         cache_dir = self.library.settings.cache_dir
-        shared = load_bank(cache_dir, fingerprint, len(labels), self.model.dim)
-        if shared is not None:
-            log.info("label embeddings of %d labels read from the user cache", len(labels))
-            if vocabulary_id is not None:
-                self.tag_store.save_label_bank(vocabulary_id, self.model.id, shared)
-            return shared
+        for candidate in usable:
+            shared = load_bank(cache_dir, candidate, len(labels), self.model.dim)
+            if shared is not None:
+                log.info("label embeddings of %d labels read from the user cache", len(labels))
+                if vocabulary_id is not None:
+                    self.tag_store.save_label_bank(vocabulary_id, self.model.id, shared)
+                return shared
         started = time.perf_counter()
-        encoder = self.library.label_encoder(self.model)
+        encoder = self.library.label_encoder(self.model, precision)
         try:
             vectors = ensemble_label_vectors(encoder.encode_texts, labels, templates)
         finally:
-            if precision != "fp32":
+            if precision == "int8":
                 getattr(encoder, "close", lambda: None)()
         scoring = self.library.zero_shot_scoring(self.model)
         bank = LabelBank(

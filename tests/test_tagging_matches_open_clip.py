@@ -161,7 +161,7 @@ def test_short_prompt_encoding_equals_the_full_context_text_tower(tiny_model: Ti
     import open_clip
     import torch
 
-    from searchapp.models.open_clip_backend import encode_text_up_to_end
+    from searchapp.models.open_clip_text import encode_text_up_to_end
 
     reference = ReferenceModel(tiny_model)
     tokens = reference.tokenizer(["a dog", "a photo of a birthday cake on a wooden table", "x"])

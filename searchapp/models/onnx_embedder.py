@@ -124,6 +124,8 @@ class OnnxImageEncoder:
 
 
 class OnnxTextEncoder:
+    prompt_batch = 32  # texts per call when a vocabulary is embedded (see `tagging.tagger`)
+
     def __init__(self, manifest: Manifest, precision: str, prepack: bool = True) -> None:
         text = manifest.text
         path = manifest.graph_path("text", precision)

@@ -24,6 +24,7 @@ from searchapp.models.base import (
 )
 from searchapp.models.checkpoint_loading import skipped_weight_init, weights_read_into
 from searchapp.models.hf_tokenizer import open_clip_tokenizer, tokenizer_source
+from searchapp.models.open_clip_text import encode_text_up_to_end
 from searchapp.models.precision import choose_device, choose_precision, torch_dtype
 from searchapp.models.weights import ensure_hf_repo_available, ensure_tag_available
 
@@ -188,40 +189,6 @@ class OpenClipBackend:
             ) from None
         clean = str(text_cfg.get("tokenizer_kwargs", {}).get("clean", "lower"))
         return OpenClipEmbedder(identity, model, preprocess, tokenizer, device, precision, clean)
-
-
-def encode_text_up_to_end(model: Any, tokens: Any) -> Any:
-    """`model.encode_text(tokens)`, run only over the positions up to the longest text's end.
-
-    With a causal mask and end-of-text pooling, positions after the end token never reach it, so
-    the result is the same; short prompts (tag labels) cost a fraction of the full context.
-    Models without that structure run `encode_text` as it is."""
-    import torch
-    from open_clip.transformer import text_global_pool
-
-    pool = getattr(model, "text_pool_type", None)
-    needed = ("token_embedding", "positional_embedding", "transformer", "ln_final")
-    if (
-        pool not in ("argmax", "eos")
-        or getattr(model, "attn_mask", None) is None
-        or not all(hasattr(model, name) for name in needed)
-    ):
-        return model.encode_text(tokens)
-    eos_id = getattr(model, "text_eos_id", None)
-    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos_id).int().argmax(dim=-1)
-    length = int(ends.max()) + 1
-    if length >= tokens.shape[1]:
-        return model.encode_text(tokens)
-    short = tokens[:, :length]
-    cast_dtype = model.transformer.get_cast_dtype()
-    x = model.token_embedding(short).to(cast_dtype)
-    x = x + model.positional_embedding[:length].to(cast_dtype)
-    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
-    x = text_global_pool(model.ln_final(x), short, pool, eos_token_id=eos_id)
-    projection = model.text_projection
-    if projection is None:
-        return x
-    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
 
 
 class OpenClipEmbedder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -15,7 +14,7 @@ from typer.core import TyperGroup
 from searchapp.cli import demo as demo_commands
 from searchapp.cli import doctor as doctor_commands
 from searchapp.cli import duplicates as duplicates_commands
-from searchapp.cli import index_command, search_commands, ui_command
+from searchapp.cli import index_command, quick_exit, search_commands, ui_command
 from searchapp.cli import tagging as tagging_commands
 from searchapp.cli import vlm as vlm_commands
 from searchapp.cli.models_commands import models_app
@@ -38,21 +37,18 @@ def _is_storage_exception(exc: Exception) -> bool:
 
 
 QUICK_EXIT_COMMANDS = frozenset({"search", "similar", "classify", "tag", "models"})
-"""Read-only commands that, once they have printed their answer and closed the library, leave
-the process at once (`_exit_now`): the interpreter's teardown of the imported modules (SQLAlchemy,
-pydantic, ONNX Runtime, FAISS) costs 0.2-0.3 s on this machine, more than the query itself."""
+"""Read-only commands that leave the process at once when done (see `cli.quick_exit`); `index`
+asks for it itself (not with a Ray cluster, whose shutdown runs at exit)."""
 
 
 class _FriendlyErrors(TyperGroup):
     """Turns a SearchAppError into one line on stderr and an exit code, never a traceback."""
 
-    finished_quick_command = False
-
     def invoke(self, ctx: Any) -> Any:
         try:
             result = super().invoke(ctx)
             if ctx.invoked_subcommand in QUICK_EXIT_COMMANDS:
-                _FriendlyErrors.finished_quick_command = True
+                quick_exit.request()
             return result
         except SearchAppError as exc:
             self._fail(exc)
@@ -171,25 +167,14 @@ app.add_typer(roots_app, name="roots")
 app.add_typer(models_app, name="models")
 
 
-def _exit_now() -> None:
-    """Flush what was written and end the process without the interpreter's teardown."""
-    try:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        return  # e.g. a closed pipe: the ordinary exit reports it
-    os._exit(0)
-
-
 def main() -> None:
-    _FriendlyErrors.finished_quick_command = False
+    quick_exit.reset()
     try:
         app()
     except KeyboardInterrupt:
         error_console.print("Interrupted; everything committed so far is kept.")
         sys.exit(130)
     except SystemExit as done:
-        if done.code in (0, None) and _FriendlyErrors.finished_quick_command:
-            _exit_now()
+        if done.code in (0, None) and quick_exit.requested():
+            quick_exit.exit_now()
         raise

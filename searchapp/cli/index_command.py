@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from searchapp.cli import quick_exit
 from searchapp.cli.options import (
     ModelConfigOption,
     ModelOption,
@@ -101,6 +102,8 @@ def index(
                     build_progress=build_progress,
                     on_searchable=print_searchable,
                 )
+    if request.runner != "ray":
+        quick_exit.request()  # everything is committed and closed (see `cli.quick_exit`)
     if as_json:
         print_json(report.as_dict())
         return

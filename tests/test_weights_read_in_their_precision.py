@@ -63,3 +63,52 @@ def test_a_model_with_an_export_is_loaded_in_bf16_without_an_fp32_copy(
     assert requested == ["fp32", "bf16"]
     assert embedder.precision == "bf16"
     assert second.choice is not None and second.choice.precision == "bf16"
+
+
+def _resident_kib(path: Path) -> int:
+    """Resident KiB of this process's mappings of `path`."""
+    total, inside = 0, False
+    target = str(path.resolve())
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and not fields[0].endswith(":"):
+            inside = len(fields) >= 6 and fields[-1] == target
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc")
+def test_a_checkpoints_pages_are_handed_back_as_its_modules_are_copied(tmp_path: Path) -> None:
+    import torch
+
+    from searchapp.models.checkpoint_loading import PagesReleasedAsCopied
+
+    def layers() -> torch.nn.Sequential:
+        return torch.nn.Sequential(*(torch.nn.Linear(1024, 1024) for _ in range(8)))
+
+    source = layers()
+    path = tmp_path / "weights.pt"
+    torch.save(source.state_dict(), path)
+    size_kib = path.stat().st_size // 1024
+
+    def load(release: bool) -> tuple[torch.nn.Module, int]:
+        target = layers().to(torch.bfloat16)
+        state = torch.load(path, mmap=True, weights_only=True)
+        released = PagesReleasedAsCopied(target, str(path)) if release else None
+        target.load_state_dict(state)
+        if released is not None:
+            released.close()
+        resident = _resident_kib(path)
+        del state
+        return target, resident
+
+    kept_model, kept = load(release=False)
+    released_model, resident = load(release=True)
+
+    assert kept >= 0.9 * size_kib  # without it the whole file stays resident while loading
+    assert resident <= 0.1 * size_kib
+    for name, tensor in source.state_dict().items():
+        expected = tensor.to(torch.bfloat16)
+        assert torch.equal(released_model.state_dict()[name], expected), name
+        assert torch.equal(kept_model.state_dict()[name], expected), name

@@ -65,7 +65,8 @@ def weights_read_into(dtype: torch.dtype) -> Iterator[None]:
 
     def load_cast_first(model: Any, checkpoint_path: str, *args: Any, **kwargs: Any) -> Any:
         model.to(dtype=dtype)
-        if load_config is None or not zipfile.is_zipfile(checkpoint_path):
+        numpy_archive = str(checkpoint_path).endswith((".npz", ".npy"))  # big_vision weights
+        if load_config is None or numpy_archive or not zipfile.is_zipfile(checkpoint_path):
             return original(model, checkpoint_path, *args, **kwargs)
         saved = load_config.mmap
         load_config.mmap = True

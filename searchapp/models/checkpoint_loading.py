@@ -4,12 +4,12 @@ torch and open_clip are imported only when called."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import sys
 import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from searchapp.models.huge_pages import libc_madvise
 
 if TYPE_CHECKING:
     import torch
@@ -114,16 +114,10 @@ class PagesReleasedAsCopied:
         self._path = checkpoint_path
         self._pending: list[Any] = []
         self._ranges: list[tuple[int, int]] | None = None
-        self._madvise: Any = None
+        self._madvise = libc_madvise()
         self._handles: list[Any] = []
-        if not sys.platform.startswith("linux"):
+        if self._madvise is None:
             return
-        try:
-            self._madvise = ctypes.CDLL(None, use_errno=True).madvise
-        except (OSError, AttributeError):
-            return
-        self._madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        self._madvise.restype = ctypes.c_int
         self._handles = [
             module.register_load_state_dict_pre_hook(self._before_module)
             for module in model.modules()

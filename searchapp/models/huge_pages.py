@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from typing import Any
 
 MADV_HUGEPAGE = 14
 MADV_COLLAPSE = 25
@@ -50,17 +51,24 @@ def grown_since(before: Regions, after: Regions) -> list[tuple[int, int]]:
     return grown
 
 
-def collapse(ranges: list[tuple[int, int]]) -> int:
-    """Advise and collapse each range into huge pages; the bytes the kernel collapsed."""
-    if not sys.platform.startswith("linux") or not ranges:
-        return 0
+def libc_madvise() -> Any | None:
+    """libc's `madvise(addr, length, advice)`, or None off Linux or without it."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        madvise = libc.madvise
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
     except (OSError, AttributeError):
-        return 0
+        return None
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     madvise.restype = ctypes.c_int
+    return madvise
+
+
+def collapse(ranges: list[tuple[int, int]]) -> int:
+    """Advise and collapse each range into huge pages; the bytes the kernel collapsed."""
+    madvise = libc_madvise() if ranges else None
+    if madvise is None:
+        return 0
     collapsed = 0
     for start, end in ranges:
         first = -(-start // HUGE_PAGE) * HUGE_PAGE

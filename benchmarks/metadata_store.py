@@ -84,7 +84,7 @@ def _fill_concurrently(url: str, photos: list[Any], writers: int) -> float:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    counts = stores[0].counts()
+    counts = stores[0].vectors.counts()
     for store in stores:
         store.close()
     assert counts["files_ok"] == len(photos) == counts["embeddings"], counts

@@ -62,7 +62,7 @@ class Reader:
             self.refresh_seconds.append(time.perf_counter() - started)
         new = [int(i) for i in index.ids() if int(i) not in self._mapped]
         now = time.time()
-        for embedding_id, hits in self.library.store.hits(new).items():
+        for embedding_id, hits in self.library.store.vectors.hits(new).items():
             self._mapped.add(embedding_id)
             for hit in hits:
                 self.found.setdefault(hit.path, now)

@@ -325,7 +325,7 @@ def examine(settings: Settings, repair: bool = False) -> DoctorReport:
     try:
         problem = _integrity(library)
         if problem is None:
-            counts = library.store.counts()
+            counts = library.store.vectors.counts()
             report.findings.append(
                 Finding(
                     "store",

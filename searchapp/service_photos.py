@@ -57,7 +57,7 @@ class PhotoUseCases(ServiceCore):
 
     def is_empty(self) -> bool:
         """Nothing to search yet: no photo indexed, or no model."""
-        return self.store.active_model() is None or self.store.counts()["files_ok"] == 0
+        return self.store.active_model() is None or self.store.vectors.counts()["files_ok"] == 0
 
     def status(self) -> dict[str, Any]:
         return {

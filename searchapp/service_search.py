@@ -138,7 +138,7 @@ class SearchUseCases(ServiceCore):
         model = model or self.query_model()
         absolute = os.path.abspath(path)
         st, data = read_query_image(Path(absolute), self.settings)
-        stored = self.store.stored_vector(
+        stored = self.store.vectors.stored_vector(
             absolute, st.st_size, st.st_mtime_ns, model.id, st.st_ctime_ns, st.st_ino
         )
         if stored is not None:

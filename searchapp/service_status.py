@@ -59,10 +59,10 @@ def library_status(store: Store, settings: Settings) -> dict[str, Any]:
     return {
         "data_dir": str(settings.data_dir),
         "model": model.identity.describe() if model else None,
-        **store.counts(),
+        **store.vectors.counts(),
         "failed": [
             {"path": shown_path(path), "path_bytes": path_bytes_b64(path), "reason": reason}
-            for path, reason in store.failures()
+            for path, reason in store.vectors.failures()
         ],
         "skipped_formats": store.skipped_formats(),
         "indexer": indexer_report(store),

@@ -104,7 +104,7 @@ def build(
     path = _scratch(directory)
     try:
         report("reading", 0, count)
-        pages = store.iter_vectors(model.id, model.dim, up_to_id=highest)
+        pages = store.vectors.iter_vectors(model.id, model.dim, up_to_id=highest)
 
         def counted() -> Iterator[tuple[Any, Any]]:
             done = 0
@@ -121,7 +121,7 @@ def build(
             log.warning("cannot write the vector index in %s (%s); keeping it in memory", path, exc)
             shutil.rmtree(path, ignore_errors=True)
             path = Path(tempfile.mkdtemp(prefix="searchapp-base-"))
-            pages = store.iter_vectors(model.id, model.dim, up_to_id=highest)
+            pages = store.vectors.iter_vectors(model.id, model.dim, up_to_id=highest)
             ids, written = write_rows(path, counted(), count)
         if plan.kind != EXACT and written < plan.nlist * 2:
             plan = IndexPlan()

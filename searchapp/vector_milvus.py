@@ -213,7 +213,7 @@ class MilvusBackend:
             state = vector_state(self.store.engine)
             total, highest = model_extent(self.store.engine, self.model.id)
             done = 0
-            for ids, vectors in self.store.iter_vectors(
+            for ids, vectors in self.store.vectors.iter_vectors(
                 self.model.id, self.model.dim, up_to_id=highest
             ):
                 self.add(ids, vectors)

@@ -26,7 +26,7 @@ def store(cli: CliRunner, tiny_model: TinyModel, photo_dir: Path, data_dir: Path
 def embedding_of(store: Store, path: Path) -> int:
     (found,) = [
         embedding_id
-        for embedding_id, hits in store.hits(range(1, 1000)).items()
+        for embedding_id, hits in store.vectors.hits(range(1, 1000)).items()
         if any(hit.path == str(path) for hit in hits)
     ]
     return found

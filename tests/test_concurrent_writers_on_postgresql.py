@@ -73,11 +73,16 @@ def test_threads_writing_overlapping_batches_store_each_file_once(postgres_url: 
 
     assert failures == []
     store = stores[0]
-    assert store.counts() == {"files_ok": 60, "files_failed": 0, "images": 40, "embeddings": 40}
+    assert store.vectors.counts() == {
+        "files_ok": 60,
+        "files_failed": 0,
+        "images": 40,
+        "embeddings": 40,
+    }
     everything = vector_changes(store.engine, model.id, DIM, 0, 0)
     assert held == set(everything.ids.tolist())
     for item in items:
-        stored = store.stored_vector(item.stat.path, item.stat.size, 7, model.id)
+        stored = store.vectors.stored_vector(item.stat.path, item.stat.size, 7, model.id)
         assert stored is not None and np.array_equal(stored, item.vector)
     for each in stores:
         each.close()
@@ -118,13 +123,18 @@ def test_worker_processes_indexing_overlapping_folders_store_each_photo_once(
     store = Store(postgres_url)
     model = store.active_model()
     assert model is not None
-    assert store.counts() == {"files_ok": 19, "files_failed": 0, "images": 18, "embeddings": 18}
+    assert store.vectors.counts() == {
+        "files_ok": 19,
+        "files_failed": 0,
+        "images": 18,
+        "embeddings": 18,
+    }
     known = store.known_files([str(library)], model.id)
     assert sorted(known) == [str(p) for p in photos] and all(k.embedded for k in known.values())
     reference = ReferenceModel(tiny_model).images(photos)
     for photo, expected in zip(photos, reference, strict=True):
         stat = photo.stat()
-        stored = store.stored_vector(str(photo), stat.st_size, stat.st_mtime_ns, model.id)
+        stored = store.vectors.stored_vector(str(photo), stat.st_size, stat.st_mtime_ns, model.id)
         assert stored is not None
         np.testing.assert_allclose(stored, expected, atol=2e-4)
     store.close()

@@ -63,11 +63,16 @@ def test_a_batch_is_stored_whole_and_read_back(database: Path | str) -> None:
     store.write_batch(model.id, [first], failed=[failed])
     store.write_batch(model.id, linked=[LinkedFile(FileStat("/photos/copy.jpg", 101, 1), "hash-a")])
 
-    assert store.counts() == {"files_ok": 2, "files_failed": 1, "images": 1, "embeddings": 1}
-    assert store.failures() == [("/photos/bad.jpg", "not an image")]
-    (hits,) = store.hits([1]).values()
+    assert store.vectors.counts() == {
+        "files_ok": 2,
+        "files_failed": 1,
+        "images": 1,
+        "embeddings": 1,
+    }
+    assert store.vectors.failures() == [("/photos/bad.jpg", "not an image")]
+    (hits,) = store.vectors.hits([1]).values()
     assert [hit.path for hit in hits] == ["/photos/a.jpg", "/photos/copy.jpg"]
-    stored = store.stored_vector("/photos/a.jpg", 101, MTIME_NS, model.id)
+    stored = store.vectors.stored_vector("/photos/a.jpg", 101, MTIME_NS, model.id)
     assert stored is not None and np.array_equal(stored, first.vector)
     assert store.is_embedded("hash-a", model.id) and not store.is_embedded("hash-b", model.id)
     known = store.known_files(["/photos"], model.id)
@@ -85,7 +90,7 @@ def test_a_rewritten_batch_changes_nothing_but_the_generation(database: Path | s
     store.write_batch(model.id, batch)
 
     after = vector_state(store.engine)
-    assert store.counts()["embeddings"] == 5
+    assert store.vectors.counts()["embeddings"] == 5
     assert after.generation == before.generation + 1 and after.revision != before.revision
     changes = vector_changes(store.engine, model.id, DIM, 0, 0)
     assert changes.total == 5

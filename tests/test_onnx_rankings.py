@@ -54,7 +54,9 @@ def test_int8_vectors_stay_within_the_documented_bound_of_fp32(
         assert model is not None
         stored = np.stack(
             [
-                store.stored_vector(str(p), p.stat().st_size, p.stat().st_mtime_ns, model.id)
+                store.vectors.stored_vector(
+                    str(p), p.stat().st_size, p.stat().st_mtime_ns, model.id
+                )
                 for p in paths
             ]
         )

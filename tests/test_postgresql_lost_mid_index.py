@@ -83,7 +83,7 @@ def _assert_consistent(store: Store) -> None:
     """Every stored file is ok with its image and a vector of the library's model."""
     model = store.active_model()
     assert model is not None
-    counts = store.counts()
+    counts = store.vectors.counts()
     assert counts["files_failed"] == 0 and counts["images"] == counts["embeddings"]
     known = store.known_files(["/"], model.id)
     assert all(k.status == "ok" and k.embedded for k in known.values())
@@ -106,7 +106,7 @@ def test_a_server_restarted_mid_index_is_waited_for_and_the_run_completes(
     assert indexer.returncode == 0, stderr
     assert "retry" in stderr and "PostgreSQL" in stderr
     store = Store(url)
-    assert store.counts()["files_ok"] == PHOTOS
+    assert store.vectors.counts()["files_ok"] == PHOTOS
     _assert_consistent(store)
     store.close()
 
@@ -130,7 +130,7 @@ def test_a_server_that_stays_away_stops_the_run_with_one_line_and_a_rerun_comple
     where = f"PostgreSQL at 127.0.0.1:{own_postgres_server.port}/{database}"
     assert where in errors[0] and "run the command again" in errors[0]
     store = Store(url)
-    kept = store.counts()["files_ok"]
+    kept = store.vectors.counts()["files_ok"]
     assert 0 < kept < PHOTOS
     _assert_consistent(store)
 
@@ -138,6 +138,6 @@ def test_a_server_that_stays_away_stops_the_run_with_one_line_and_a_rerun_comple
     _, stderr = again.communicate(timeout=240)
 
     assert again.returncode == 0, stderr
-    assert store.counts()["files_ok"] == PHOTOS
+    assert store.vectors.counts()["files_ok"] == PHOTOS
     _assert_consistent(store)
     store.close()

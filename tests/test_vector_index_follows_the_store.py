@@ -26,7 +26,9 @@ def library(data_dir: Path) -> Iterator[Library]:
 def _store_ids(library: Library) -> list[int]:
     model = library.store.active_model()
     assert model is not None
-    return sorted(int(i) for ids, _ in library.store.iter_vectors(model.id, model.dim) for i in ids)
+    return sorted(
+        int(i) for ids, _ in library.store.vectors.iter_vectors(model.id, model.dim) for i in ids
+    )
 
 
 def test_new_photos_are_added_to_the_held_index_without_a_rebuild(
@@ -65,7 +67,7 @@ def test_a_removed_newest_photo_whose_id_is_reused_is_dropped_then_found_again(
 
     cli("index", str(photo_dir))
     index = live.current()
-    vector = library.store.stored_vector(
+    vector = library.store.vectors.stored_vector(
         str(replacement), replacement.stat().st_size, replacement.stat().st_mtime_ns, model.id
     )
     assert vector is not None

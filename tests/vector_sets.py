@@ -50,7 +50,7 @@ def add_vectors(
 
 
 def stored(store: Store, model: StoredModel) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    pages = list(store.iter_vectors(model.id, model.dim))
+    pages = list(store.vectors.iter_vectors(model.id, model.dim))
     return np.concatenate([p[0] for p in pages]), np.concatenate([p[1] for p in pages])
 
 

@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import Integer, and_, cast, delete, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -29,7 +27,6 @@ from searchapp.store.postgres import describe, is_postgresql_url, open_postgres,
 from searchapp.store.records import (
     EmbeddedFile,
     FailedFile,
-    FileHit,
     KnownFile,
     LinkedFile,
     StoredModel,
@@ -339,44 +336,7 @@ class Store:
 
         return self._retrying(drop, "dropping other models' vectors")
 
-    # -- reading (see store.vector_reads) -----------------------------------------------------
-
-    def iter_vectors(
-        self,
-        model_id: int,
-        dim: int,
-        chunk: int = 20_000,
-        after_id: int = 0,
-        up_to_id: int | None = None,
-    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
-        return self.vectors.iter_vectors(model_id, dim, chunk, after_id, up_to_id)
-
-    def count_vectors(self, model_id: int, up_to_id: int) -> int:
-        """How many of the model's vectors have an id at most `up_to_id`."""
-        return self.vectors.count_vectors(model_id, up_to_id)
-
-    def hits(self, embedding_ids: Sequence[int]) -> dict[int, list[FileHit]]:
-        """The files (status ok) behind each embedding id, sorted by path."""
-        return self.vectors.hits(embedding_ids)
-
-    def stored_vector(
-        self,
-        path: str,
-        size: int,
-        mtime_ns: int,
-        model_id: int,
-        ctime_ns: int | None = None,
-        inode: int | None = None,
-    ) -> NDArray[np.float32] | None:
-        """The vector of an indexed file, if the file on disk is still the one indexed (its
-        ctime and inode are compared too when given)."""
-        return self.vectors.stored_vector(path, size, mtime_ns, model_id, ctime_ns, inode)
-
-    def counts(self) -> dict[str, int]:
-        return self.vectors.counts()
+    # -- reading (vectors, hits, counts, failures: `self.vectors`, store.vector_reads) --------
 
     def file_details(self, path: str) -> FileDetails | None:
         return file_details(self.engine, path)
-
-    def failures(self, limit: int = 1000) -> list[tuple[str, str]]:
-        return self.vectors.failures(limit)

@@ -46,14 +46,6 @@ class VectorReads:
             query = query.where(embeddings.c.id <= up_to_id)
         return vector_pages(self.engine, query, dim, chunk, after_id)
 
-    def count_vectors(self, model_id: int, up_to_id: int) -> int:
-        """How many of the model's vectors have an id at most `up_to_id`."""
-        query = select(func.count()).where(
-            embeddings.c.model_id == model_id, embeddings.c.id <= up_to_id
-        )
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
-
     def hits(self, embedding_ids: Sequence[int]) -> dict[int, list[FileHit]]:
         """The files (status ok) behind each embedding id, sorted by path."""
         query = (

@@ -27,7 +27,7 @@ def vectors_by_path(settings: Settings, root: Path) -> dict[str, np.ndarray | No
         found: dict[str, np.ndarray | None] = {}
         for path, known in store.known_files([str(root)], model.id).items():
             st = os.stat(path)
-            found[path] = store.stored_vector(
+            found[path] = store.vectors.stored_vector(
                 path, known.size, known.mtime_ns, model.id, st.st_ctime_ns, st.st_ino
             )
         return found
@@ -45,7 +45,7 @@ def scored(settings: Settings) -> list[list[tuple[str, float]]]:
 def counts(settings: Settings) -> dict[str, int]:
     store = Store(settings.database, read_only=True)
     try:
-        return store.counts()
+        return store.vectors.counts()
     finally:
         store.close()
 

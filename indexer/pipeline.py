@@ -51,6 +51,7 @@ from searchapp.image_input import decode_for_model
 from searchapp.indexing import IndexSummary
 from searchapp.models.base import Embedder
 from searchapp.perceptual import perceptual_hash
+from searchapp.process_memory import return_freed_heap
 from searchapp.store import EmbeddedFile, FailedFile, LinkedFile, Store, StoredModel
 from searchapp.store.records import FileStat
 
@@ -67,7 +68,10 @@ def content_hash(data: bytes) -> str:
 
 
 def default_batch_size(device: str) -> int:
-    return 128 if device == "cuda" else 32
+    """Images per model call and per transaction. On a CPU 16 embeds as fast as 32 (300 photos
+    of 12 MP, torch bf16, ViT-B-32-256: to searchable 27.5 / 25.7 s against 26.9 / 28.0 s) and
+    holds half as many pictures in flight (peak RSS 1207 / 1200 against 1261 / 1311 MiB)."""
+    return 128 if device == "cuda" else 16
 
 
 class Indexer:
@@ -384,6 +388,7 @@ class Indexer:
         if self.reembed:
             self._reembedded.update(item.content_hash for item in embedded)
         account_written(summary, batch, embedded)
+        return_freed_heap()  # the batch's pictures, out of the decode workers' arenas
         return batch.size
 
 

@@ -16,6 +16,7 @@ from searchapp.config import Settings
 from searchapp.errors import LibraryEmptyError, ModelMismatchError, ModelNotFoundError
 from searchapp.models.base import ModelSpec, ZeroShotScoring
 from searchapp.models.registry import get_backend
+from searchapp.process_memory import release_library_pages, return_freed_heap
 from searchapp.store import Store, StoredModel
 
 if TYPE_CHECKING:
@@ -181,6 +182,8 @@ class Library:
             loader = RuntimeLoader(self._spec_of(model), self.settings, model.identity)
             self._embedder = loader.load()
             self.runtime_choice = loader.choice
+            release_library_pages()
+            return_freed_heap()
         return self._embedder
 
     def _export(self, model: StoredModel) -> Manifest | None:

@@ -1,5 +1,6 @@
 """A checkpoint is read straight into the precision the model runs in: the weights equal those of
-an fp32 load cast afterwards, and a model whose export exists is never built in fp32 first."""
+an fp32 load cast afterwards (the text tower's once a text is encoded), and a model whose export
+exists is never built in fp32 first."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from searchapp.config import Settings
 from searchapp.models.base import ModelSpec
+from searchapp.models.deferred_weights import is_text_side
 from searchapp.models.registry import load_embedder
 from searchapp.models.runtime import RuntimeLoader
 from tests.conftest import TinyModel
@@ -32,6 +34,13 @@ def test_a_checkpoint_read_into_bf16_equals_fp32_weights_cast_afterwards(
     )
     expected = reference.to(torch.bfloat16).state_dict()
 
+    waiting = [
+        name
+        for name, tensor in embedder._model.state_dict().items()  # type: ignore[attr-defined]
+        if tensor.numel() == 0
+    ]
+    assert waiting and all(is_text_side(name) for name in waiting)
+    embedder.encode_texts(["a photo"])
     loaded = embedder._model.state_dict()  # type: ignore[attr-defined]
     assert factory.load_checkpoint is original  # open_clip is left as it was
     assert loaded.keys() == expected.keys()

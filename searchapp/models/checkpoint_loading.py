@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from searchapp.models.deferred_weights import DeferredWeights, split_for_deferral
 from searchapp.models.huge_pages import libc_madvise
 
 if TYPE_CHECKING:
@@ -45,14 +46,23 @@ def skipped_weight_init() -> Iterator[None]:
             setattr(torch.nn.init, name, function)
 
 
+class ReadWeights:
+    """What `weights_read_into` left for later: the text tower, when it was deferred."""
+
+    deferred: DeferredWeights | None = None
+
+
 @contextlib.contextmanager
-def weights_read_into(dtype: torch.dtype) -> Iterator[None]:
+def weights_read_into(dtype: torch.dtype) -> Iterator[ReadWeights]:
     """While open_clip builds a model, cast it to `dtype` before its checkpoint is read, and
     memory-map a zip checkpoint instead of reading it whole, handing its pages back as they are
     copied (`PagesReleasedAsCopied`): the fp32 weights are never held twice, nor the file whole
     (peak RSS of loading ViT-B-32-256 in bf16 in a fresh process 2136 -> 1185 MiB). The values
-    are the same: `load_state_dict` rounds into the cast parameters as a cast after would."""
+    are the same: `load_state_dict` rounds into the cast parameters as a cast after would. From
+    a memory-mapped checkpoint the text tower is not copied yet (`deferred_weights`)."""
     from open_clip import factory
+
+    read = ReadWeights()
 
     load_config: Any = None
     try:
@@ -71,17 +81,41 @@ def weights_read_into(dtype: torch.dtype) -> Iterator[None]:
         saved = load_config.mmap
         load_config.mmap = True
         released = PagesReleasedAsCopied(model, checkpoint_path)
+        model.load_state_dict = _loading_text_tower_later(model, read, released)
         try:
             return original(model, checkpoint_path, *args, **kwargs)
         finally:
+            del model.load_state_dict
             load_config.mmap = saved
             released.close()
 
     factory.load_checkpoint = load_cast_first
     try:
-        yield
+        yield read
     finally:
         factory.load_checkpoint = original
+
+
+def _loading_text_tower_later(
+    model: Any, read: ReadWeights, released: PagesReleasedAsCopied
+) -> Any:
+    """`model.load_state_dict` that loads the image side now and defers the text tower."""
+    import torch
+
+    def load_state_dict(state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        now, later = split_for_deferral(model, state_dict)
+        result = torch.nn.Module.load_state_dict(model, now, strict=False, assign=assign)
+        missing = [key for key in result.missing_keys if key not in later]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(model).__name__}: "
+                f"missing keys {missing[:5]}, unexpected keys {result.unexpected_keys[:5]}"
+            )
+        if later:
+            read.deferred = DeferredWeights(model, later, released.release_tensors)
+        return type(result)(missing, result.unexpected_keys)
+
+    return load_state_dict
 
 
 MADV_DONTNEED = 4
@@ -131,11 +165,15 @@ class PagesReleasedAsCopied:
 
     def release(self) -> None:
         pending, self._pending = self._pending, []
-        if self._madvise is None or not pending:
+        self.release_tensors(pending)
+
+    def release_tensors(self, tensors: list[Any]) -> None:
+        """Hand back the file's pages under `tensors` (views of the mapped checkpoint)."""
+        if self._madvise is None or not tensors:
             return
         if self._ranges is None:
             self._ranges = _mapped_ranges(self._path)
-        for tensor in pending:
+        for tensor in tensors:
             storage = tensor.untyped_storage()
             start = storage.data_ptr()
             end = start + storage.nbytes()

@@ -23,6 +23,7 @@ from searchapp.models.base import (
     config_hash,
 )
 from searchapp.models.checkpoint_loading import skipped_weight_init, weights_read_into
+from searchapp.models.deferred_weights import DeferredWeights
 from searchapp.models.hf_tokenizer import open_clip_tokenizer, tokenizer_source
 from searchapp.models.open_clip_text import encode_text_up_to_end
 from searchapp.models.precision import choose_device, choose_precision, torch_dtype
@@ -151,6 +152,9 @@ class OpenClipBackend:
     ) -> OpenClipEmbedder:
         import open_clip
 
+        from searchapp.process_memory import release_library_pages
+
+        release_library_pages()
         identity = identity or self.identify(spec)
         self._prepare(spec)
         pretrained = spec.pretrained
@@ -170,7 +174,7 @@ class OpenClipBackend:
         precision = choose_precision(device, settings.precision)
         try:
             init = skipped_weight_init() if pretrained else contextlib.nullcontext()
-            with init, weights_read_into(torch_dtype(precision)):
+            with init, weights_read_into(torch_dtype(precision)) as read:
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     spec.name, pretrained=pretrained, device=device
                 )
@@ -188,7 +192,9 @@ class OpenClipBackend:
                 "checkpoint was saved from the same architecture (--model / --model-config)."
             ) from None
         clean = str(text_cfg.get("tokenizer_kwargs", {}).get("clean", "lower"))
-        return OpenClipEmbedder(identity, model, preprocess, tokenizer, device, precision, clean)
+        return OpenClipEmbedder(
+            identity, model, preprocess, tokenizer, device, precision, clean, read.deferred
+        )
 
 
 class OpenClipEmbedder:
@@ -203,6 +209,7 @@ class OpenClipEmbedder:
         device: str,
         precision: str,
         tokenizer_clean: str = "lower",
+        deferred: DeferredWeights | None = None,
     ) -> None:
         self.identity = identity
         self.device = device
@@ -212,6 +219,7 @@ class OpenClipEmbedder:
         self._preprocess = preprocess
         self._tokenizer = tokenizer
         self._tokenizer_clean = tokenizer_clean
+        self._deferred = deferred
         image_size = getattr(model.visual, "image_size", 224)
         self.input_size = int(max(image_size) if isinstance(image_size, tuple) else image_size)
         self.dim = int(self._embed_dim(model))
@@ -247,8 +255,15 @@ class OpenClipEmbedder:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         tokens = self._tokenizer(list(texts)).to(self.device)
+        model = self._with_text_tower()
         with torch.inference_mode():
-            return self._normalised(encode_text_up_to_end(self._model, tokens))
+            return self._normalised(encode_text_up_to_end(model, tokens))
+
+    def _with_text_tower(self) -> Any:
+        """The model, its text tower's weights read in first if they were deferred."""
+        if self._deferred is not None:
+            self._deferred.materialize(self._model)
+        return self._model
 
     def text_overflow(self, text: str) -> tuple[int, int] | None:
         """open_clip's own tokenizer (`encode`: BPE ids without start/end) or an HF one."""
@@ -300,7 +315,7 @@ class OpenClipEmbedder:
         from searchapp.models.onnx_export import export_model
 
         return export_model(
-            self._model,
+            self._with_text_tower(),
             self._preprocess,
             self._tokenizer,
             self._tokenizer_clean,

@@ -26,11 +26,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from searchapp.models.huge_pages import libc_madvise
+from searchapp.models.huge_pages import MADV_DONTNEED, libc_madvise
 
 log = logging.getLogger(__name__)
 
-MADV_DONTNEED = 4
 SMAPS = "/proc/self/smaps"
 OWN_PAGE_FIELDS = ("Private_Dirty:", "Shared_Dirty:", "Anonymous:")
 

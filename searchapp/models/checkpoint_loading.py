@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from searchapp.models.deferred_weights import DeferredWeights, split_for_deferral
-from searchapp.models.huge_pages import libc_madvise
+from searchapp.models.huge_pages import MADV_DONTNEED, libc_madvise
 
 if TYPE_CHECKING:
     import torch
@@ -118,7 +118,6 @@ def _loading_text_tower_later(
     return load_state_dict
 
 
-MADV_DONTNEED = 4
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 

@@ -45,14 +45,6 @@ class DeferredWeights:
             slot = model.get_parameter(key)
             slot.data = torch.empty(0, dtype=slot.dtype, device=slot.device)
 
-    @property
-    def pending(self) -> bool:
-        return bool(self._tensors)
-
-    @property
-    def keys(self) -> list[str]:
-        return list(self._tensors)
-
     def materialize(self, model: Any) -> None:
         """Copy the deferred tensors into `model` (its current dtype and device); once."""
         with self._lock:

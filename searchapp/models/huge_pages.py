@@ -15,6 +15,7 @@ import ctypes
 import sys
 from typing import Any
 
+MADV_DONTNEED = 4
 MADV_HUGEPAGE = 14
 MADV_COLLAPSE = 25
 HUGE_PAGE = 2 << 20
